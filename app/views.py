@@ -1,0 +1,33 @@
+"""The worker's web endpoints (SPEC section 6): liveness and readiness."""
+
+from __future__ import annotations
+
+from faust.web import Request, Response, View
+
+from app.main import app
+
+
+def readiness() -> tuple[bool, dict[str, object]]:
+    """Whether this worker has its partitions and has recovered its tables."""
+    # TableManager has `recovery`; its declared interface (TableManagerT) does not.
+    recovered = app.tables.recovery.completed.is_set()  # type: ignore[attr-defined]
+    rebalancing = bool(app.rebalancing)
+    assigned = sorted(f"{tp.topic}:{tp.partition}" for tp in app.consumer.assignment())
+    ready = recovered and not rebalancing
+    return ready, {
+        "ready": ready,
+        "recovered": recovered,
+        "rebalancing": rebalancing,
+        "partitions": assigned,
+    }
+
+
+@app.page("/health")
+async def health(self: View, request: Request) -> Response:
+    return self.json({"status": "ok"})
+
+
+@app.page("/ready")
+async def ready(self: View, request: Request) -> Response:
+    ok, detail = readiness()
+    return self.json(detail, status=200 if ok else 503)
