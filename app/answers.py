@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from app.errors import InvalidModelOutput
-from app.prompts import INTENTS
+from app.prompts import INTENTS, MAX_ANSWER_CHARS
 
 
 class ProposedAction(BaseModel):
@@ -28,7 +28,7 @@ class ModelAnswer(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    answer: str = Field(min_length=1, max_length=4000)
+    answer: str = Field(min_length=1, max_length=MAX_ANSWER_CHARS)
     intent: str = "other"
     actions: list[ProposedAction] = []
     confidence: float = Field(0.5, ge=0, le=1)

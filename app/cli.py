@@ -73,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     llama.add_argument("--model", dest="model_path", help="GGUF file (the bundled SmolLM2)")
     llama.add_argument("--parallel", type=_positive_int, default=4, help="request slots (4)")
     llama.add_argument("--ctx-size", type=_positive_int, default=4096, help="context (4096)")
-    llama.add_argument("--threads", type=_positive_int, default=None, help="CPU threads")
+    llama.add_argument(
+        "--threads", type=_positive_int, default=None, help="CPU threads (all cores but one)"
+    )
     sim = model.add_argument_group("sim backend")
     sim.add_argument("--model-name", default="flowdesk-sim", help="model name it reports")
     sim.add_argument(

@@ -13,7 +13,7 @@ import io
 import json
 from functools import cache
 from importlib import resources
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar, cast
 
 import fastavro
 import faust
@@ -65,8 +65,7 @@ class JsonCodec(Generic[R]):
 def load_schema(name: str) -> dict[str, Any]:
     """The parsed Avro schema ``app/schemas/<name>.avsc``."""
     text = resources.files("app").joinpath("schemas", f"{name}.avsc").read_text()
-    schema: dict[str, Any] = fastavro.parse_schema(json.loads(text))
-    return schema
+    return cast(dict[str, Any], fastavro.parse_schema(json.loads(text)))
 
 
 def schema_fingerprint(schema: dict[str, Any]) -> bytes:

@@ -26,14 +26,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal, NamedTuple, cast, get_args
 
+from app.topics import CUSTOMERS, INBOUND, ORDERS
+
 # Topic names: app/topics.py owns the full table; these are the ones loadgen writes.
-INBOUND: dict[str, str] = {
-    "chat": "support.chat.inbound",
-    "email": "support.email.inbound",
-    "voice": "support.voice.inbound",
-}
-CUSTOMERS_TOPIC = "crm.customers"
-ORDERS_TOPIC = "crm.orders"
+CUSTOMERS_TOPIC = CUSTOMERS
+ORDERS_TOPIC = ORDERS
 
 Channel = Literal["chat", "email", "voice"]
 Intent = Literal[

@@ -22,28 +22,36 @@ INTENTS = (
     "other",
 )
 
+#: Longest answer the model may write, in characters.
+MAX_ANSWER_CHARS = 240
+
 #: JSON schema of the answer; sent as ``response_format`` so that servers with
 #: constrained decoding (llama.cpp, vLLM, OpenAI) return parseable JSON.
 ANSWER_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "answer": {"type": "string"},
+        # Bounds keep small models from rambling past max_tokens: with constrained
+        # decoding the grammar closes the string, so the reply stays valid JSON.
+        "answer": {"type": "string", "minLength": 1, "maxLength": MAX_ANSWER_CHARS},
         "intent": {"type": "string", "enum": list(INTENTS)},
         "actions": {
             "type": "array",
+            "maxItems": 2,
             "items": {
                 "type": "object",
                 "properties": {
-                    "type": {"type": "string"},
-                    "order_id": {"type": ["string", "null"]},
-                    "detail": {"type": "string"},
+                    "type": {"type": "string", "maxLength": 24},
+                    "order_id": {"type": "string", "maxLength": 16},
+                    "detail": {"type": "string", "maxLength": 80},
                 },
                 "required": ["type"],
+                "additionalProperties": False,
             },
         },
-        "confidence": {"type": "number"},
+        "confidence": {"type": "number", "minimum": 0, "maximum": 1},
     },
-    "required": ["answer", "intent"],
+    "required": ["answer", "intent", "actions", "confidence"],
+    "additionalProperties": False,
 }
 
 SYSTEM_PROMPT = (

@@ -39,6 +39,7 @@ EMAIL_INBOUND = "support.email.inbound"
 VOICE_INBOUND = "support.voice.inbound"
 CUSTOMERS = "crm.customers"
 ORDERS = "crm.orders"
+INBOUND = {"chat": CHAT_INBOUND, "email": EMAIL_INBOUND, "voice": VOICE_INBOUND}
 QUERIES = "flowdesk.queries"
 OUTCOMES = "flowdesk.outcomes"
 RESPONSES = {
