@@ -1,40 +1,61 @@
-"""Inference: ask the model server about each query, emit an ``Outcome``."""
+"""Inference: many model requests in flight, without blocking the stream.
+
+The agent only reads and submits; the in-flight window (``app.window``) bounds
+the work and keeps each customer's queries in order. Acks are manual: an event
+is acked once its outcome (or its dead letter) is sent, and Faust commits only
+below the oldest event not yet acked, so a crash re-processes and never skips.
+"""
 
 from __future__ import annotations
 
 import logging
 
 from faust import StreamT
+from faust.types import EventT
 
-from app.clients import llm_client
+from app.clients import inferencer
 from app.dlq import dead_letter
 from app.errors import InputError
 from app.main import app
-from app.pipeline import answer_query
+from app.metrics import EVENTS
 from app.settings import get_settings
 from app.topics import outcomes_topic, queries_topic
+from app.window import InFlightWindow
 from app.wire import outcome_codec, query_codec
 
 logger = logging.getLogger(__name__)
 settings = get_settings()
 
 
-@app.agent(queries_topic)
-async def infer(stream: StreamT) -> None:
-    async for event in stream.events():
-        try:
-            query = query_codec.decode(event.message.value or b"")
-        except InputError as exc:
-            await dead_letter(event, exc)
-            continue
-        try:
-            outcome = await answer_query(
-                query, llm=llm_client, model_version=settings.llm_model_version
-            )
-        except Exception as exc:  # a bug must not stop the stream: park the message
-            logger.exception("inference failed for query %s", query.query_id)
-            await dead_letter(event, exc)
-            continue
+async def handle(stream: StreamT, event: EventT) -> None:
+    """Answer one query and write its outcome; then, and only then, ack it."""
+    message = event.message
+    try:
+        query = query_codec.decode(message.value or b"")
+        outcome = await inferencer.answer(query)
+    except InputError as exc:
+        await dead_letter(event, exc)
+        EVENTS.labels(stage="inference", result="dead_letter").inc()
+    except Exception as exc:  # a bug must not stop the stream: park the message
+        logger.exception("inference failed on %s[%s]@%s", message.topic, message.partition,
+                         message.offset)
+        await dead_letter(event, exc)
+        EVENTS.labels(stage="inference", result="dead_letter").inc()
+    else:
         await outcomes_topic.send(
             key=outcome.customer_id.encode(), value=outcome_codec.encode(outcome)
         )
+        EVENTS.labels(stage="inference", result=outcome.route).inc()
+    # Not reached if a send above raised: the event stays un-acked, the committed
+    # offset stays below it, and it is processed again after a restart.
+    await stream.ack(event)
+
+
+@app.agent(queries_topic)
+async def infer(stream: StreamT) -> None:
+    window = InFlightWindow(capacity=settings.llm_capacity)
+    manual = stream.noack()
+    async for event in manual.events():
+        # The key is the customer id (ingest re-keys), so a customer's queries queue
+        # behind each other while other customers' run alongside.
+        await window.submit(event.message.key, lambda event=event: handle(manual, event))

@@ -14,6 +14,7 @@ from app.dlq import dead_letter
 from app.errors import InputError
 from app.inbound import parse_chat
 from app.main import app
+from app.metrics import EVENTS
 from app.settings import get_settings
 from app.topics import chat_inbound_topic, queries_topic
 from app.wire import query_codec
@@ -43,3 +44,4 @@ async def ingest_chat(stream: StreamT) -> None:
             await dead_letter(event, exc)
             continue
         await queries_topic.send(key=query.customer_id.encode(), value=query_codec.encode(query))
+        EVENTS.labels(stage="ingest", result="query").inc()

@@ -9,6 +9,7 @@ from faust import StreamT
 from app.dlq import dead_letter
 from app.errors import InputError, ValidationError
 from app.main import app
+from app.metrics import ESCALATIONS, EVENTS
 from app.pipeline import to_escalation, to_response
 from app.topics import escalations_topic, outcomes_topic, response_topics
 from app.wire import escalation_codec, outcome_codec, response_codec
@@ -37,3 +38,6 @@ async def route(stream: StreamT) -> None:
         # Faust flushes the producer before it commits an offset, so this send is
         # on the broker before the outcome's offset is acknowledged.
         await topic.send(key=outcome.customer_id.encode(), value=value)
+        EVENTS.labels(stage="router", result=outcome.route).inc()
+        if outcome.route == "escalation":
+            ESCALATIONS.labels(reason=outcome.reason).inc()

@@ -99,6 +99,22 @@ def build_parser() -> argparse.ArgumentParser:
     loadgen.add_argument("--customers", type=_positive_int, default=200, help="customers (200)")
     loadgen.add_argument("--seed", type=int, default=None, help="seed for repeatable traffic")
     loadgen.add_argument("--no-progress", action="store_true", help="no progress bar")
+    bench = commands.add_parser(
+        "bench", help="measure the pipeline against its baselines on the simulator"
+    )
+    bench.add_argument("--count", type=_positive_int, default=2000, help="queries (2000)")
+    bench.add_argument("--latency", type=float, default=200.0, help="model latency, ms (200)")
+    bench.add_argument("--capacity", type=_positive_int, default=64, help="in flight (64)")
+    bench.add_argument(
+        "--naive-count", type=_positive_int, default=50, help="queries for the naive run (50)"
+    )
+    bench.add_argument(
+        "--latency-count",
+        type=_positive_int,
+        default=1000,
+        help="queries for the half-capacity latency run (1000)",
+    )
+    bench.add_argument("--json", dest="json_path", help="also write the results to this file")
     return parser
 
 
@@ -116,6 +132,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             run_model_server(args)
         elif args.command == "loadgen":
             run_loadgen_command(args)
+        elif args.command == "bench":
+            run_bench_command(args)
     except FlowdeskError as exc:
         print(f"flowdesk {args.command}: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -199,6 +217,25 @@ def run_loadgen_command(args: argparse.Namespace) -> None:
         print(report.summary())
 
     asyncio.run(go())
+
+
+def run_bench_command(args: argparse.Namespace) -> None:
+    import json
+
+    from app.bench import BenchConfig, format_table, run_bench
+
+    config = BenchConfig(
+        count=args.count,
+        latency_ms=args.latency,
+        capacity=args.capacity,
+        naive_count=args.naive_count,
+        latency_count=args.latency_count,
+    )
+    report = run_bench(config)
+    print(format_table(report))
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")
+        print(f"results written to {args.json_path}")
 
 
 # --- flowdesk dev ------------------------------------------------------------------------

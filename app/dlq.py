@@ -11,6 +11,7 @@ import logging
 from faust.types import EventT
 
 from app.errors import FlowdeskError
+from app.metrics import DEAD_LETTERS
 from app.topics import dlq_topic
 
 logger = logging.getLogger(__name__)
@@ -47,3 +48,4 @@ async def dead_letter(event: EventT, error: BaseException) -> None:
         headers[0][1].decode(),
     )
     await dlq_topic.send(key=message.key, value=message.value or b"", headers=headers)
+    DEAD_LETTERS.labels(error_type=headers[0][1].decode()).inc()

@@ -70,14 +70,14 @@ class LLMClient(Service):
             raise RuntimeError("LLMClient is not started")
         return self._session
 
-    async def complete(
+    def request_body(
         self,
         messages: list[dict[str, str]],
         *,
         model: str | None = None,
         response_format: dict[str, Any] | None = None,
-    ) -> Completion:
-        """One chat completion; raises ``ModelUnavailable`` or ``InvalidModelOutput``."""
+    ) -> dict[str, Any]:
+        """The chat-completions request body (also what the result cache keys on)."""
         body: dict[str, Any] = {
             "model": model or self.settings.llm_model,
             "messages": messages,
@@ -86,10 +86,32 @@ class LLMClient(Service):
         }
         if response_format is not None:
             body["response_format"] = response_format
-        url = f"{self.settings.llm_base_url}/chat/completions"
+        return body
+
+    async def complete(
+        self,
+        messages: list[dict[str, str]],
+        *,
+        model: str | None = None,
+        response_format: dict[str, Any] | None = None,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        request_timeout: float | None = None,
+    ) -> Completion:
+        """One chat completion; raises ``ModelUnavailable`` or ``InvalidModelOutput``.
+
+        ``base_url``, ``api_key`` and ``request_timeout`` default to the primary endpoint's
+        settings; a fallback endpoint passes its own.
+        """
+        body = self.request_body(messages, model=model, response_format=response_format)
+        url = f"{base_url or self.settings.llm_base_url}/chat/completions"
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
+        limit = aiohttp.ClientTimeout(total=request_timeout or self.settings.llm_timeout)
         started = time.perf_counter()
         try:
-            async with self.session.post(url, json=body) as resp:
+            async with self.session.post(
+                url, json=body, headers=headers, timeout=limit
+            ) as resp:
                 if resp.status == 429 or resp.status >= 500:
                     raise ModelUnavailable(
                         f"model server answered HTTP {resp.status}",

@@ -9,10 +9,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from app.answers import parse_answer
-from app.errors import InvalidModelOutput, ModelError
-from app.llm import LLMClient
-from app.prompts import build_messages, response_format
+from app.answers import ModelAnswer
 from app.records import Action, Escalation, Outcome, Query, SupportResponse
 
 
@@ -30,15 +27,15 @@ def escalate(query: Query, reason: str) -> Outcome:
     )
 
 
-async def answer_query(query: Query, *, llm: LLMClient, model_version: str) -> Outcome:
-    """Ask the model about ``query``; escalate when it cannot give a usable answer."""
-    try:
-        completion = await llm.complete(build_messages(query), response_format=response_format())
-        answer = parse_answer(completion.content)
-    except InvalidModelOutput:
-        return escalate(query, "invalid_model_output")
-    except ModelError:
-        return escalate(query, "model_unavailable")
+def response_outcome(
+    query: Query,
+    answer: ModelAnswer,
+    *,
+    model: str,
+    model_version: str,
+    model_latency_ms: float,
+) -> Outcome:
+    """A ``response`` outcome carrying the model's validated answer to ``query``."""
     return Outcome(
         query_id=query.query_id,
         customer_id=query.customer_id,
@@ -49,9 +46,9 @@ async def answer_query(query: Query, *, llm: LLMClient, model_version: str) -> O
         arrived_ms=query.arrived_ms,
         intent=answer.intent,
         actions=[Action(type=a.type, order_id=a.order_id, detail=a.detail) for a in answer.actions],
-        model=completion.model,
+        model=model,
         model_version=model_version,
-        model_latency_ms=round(completion.latency_ms, 3),
+        model_latency_ms=round(model_latency_ms, 3),
     )
 
 

@@ -60,7 +60,33 @@ class Settings(BaseSettings):
     llm_model: str = Field(EMBEDDED_MODEL_NAME, description="Model name sent in requests.")
     llm_api_key: SecretStr = Field(SecretStr(""), description="Bearer token (secret).")
     llm_model_version: str = Field("1", description="Version recorded on every response.")
-    llm_timeout: float = Field(30.0, gt=0, description="Timeout of one model request, s.")
+    llm_timeout: float = Field(20.0, gt=0, description="Timeout of one model request, s.")
+    llm_deadline: float = Field(
+        60.0, gt=0, description="Time for one query's model work, retries included, s."
+    )
+    llm_capacity: int = Field(
+        64, ge=1, description="Model requests in flight per worker (the async window)."
+    )
+    llm_max_attempts: int = Field(4, ge=1, description="Attempts per model request.")
+    llm_backoff_base: float = Field(0.2, ge=0, description="First retry backoff ceiling, s.")
+    llm_backoff_max: float = Field(5.0, ge=0, description="Largest retry backoff, s.")
+    llm_fallback_base_url: str = Field(
+        "", description="Fallback server while the primary's breaker is open (empty: none)."
+    )
+    llm_fallback_model: str = Field("", description="Fallback model name (empty: none).")
+    llm_fallback_model_version: str = Field("1", description="Version of the fallback model.")
+    llm_rpm: int = Field(
+        0, ge=0, description="Model requests per minute, all workers (0: no limit)."
+    )
+    llm_tpm: int = Field(0, ge=0, description="Model tokens per minute, all workers (0: no limit).")
+    breaker_consecutive_failures: int = Field(
+        5, ge=1, description="Failures in a row that open a breaker."
+    )
+    breaker_failure_rate: float = Field(
+        0.5, gt=0, le=1, description="Failure share of the last 20 calls that opens a breaker."
+    )
+    breaker_cooldown: float = Field(10.0, gt=0, description="Seconds a breaker stays open.")
+    cache_ttl: int = Field(86_400, ge=0, description="Result cache lifetime, s (0: no cache).")
     llm_max_tokens: int = Field(256, ge=1, description="max_tokens of each completion.")
     llm_temperature: float = Field(0.2, ge=0, le=2, description="Sampling temperature.")
 
@@ -89,6 +115,15 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"FLOWDESK_LLM_BASE_URL must be an http(s) URL ending in the API root, "
                 f"such as http://127.0.0.1:8000/v1; got {value!r}"
+            )
+        return value.rstrip("/")
+
+    @field_validator("llm_fallback_base_url")
+    @classmethod
+    def _check_fallback_url(cls, value: str) -> str:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError(
+                f"FLOWDESK_LLM_FALLBACK_BASE_URL must be an http(s) URL; got {value!r}"
             )
         return value.rstrip("/")
 

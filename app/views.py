@@ -1,8 +1,9 @@
-"""The worker's web endpoints (SPEC section 6): liveness and readiness."""
+"""The worker's web endpoints (SPEC section 6): liveness, readiness, metrics."""
 
 from __future__ import annotations
 
 from faust.web import Request, Response, View
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.main import app
 
@@ -31,3 +32,8 @@ async def health(self: View, request: Request) -> Response:
 async def ready(self: View, request: Request) -> Response:
     ok, detail = readiness()
     return self.json(detail, status=200 if ok else 503)
+
+
+@app.page("/metrics")
+async def metrics(self: View, request: Request) -> Response:
+    return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,302 @@
+"""The resilient model call for one query: cache, rate limit, breaker, fallback, retries.
+
+``Inferencer.answer(query)`` always returns an ``Outcome``: a response, or an
+escalation with ``model_unavailable`` (every endpoint failed within the
+deadline) or ``invalid_model_output`` (the answer failed validation twice). It
+never raises for a model problem, so no query is lost to one.
+
+Redis (the result cache, the shared rate limit, duplicate-call tracking) helps
+but is not required: when Redis fails, the call goes ahead without it and the
+failure is counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from app.answers import ModelAnswer, parse_answer
+from app.errors import InvalidModelOutput, ModelError, ModelUnavailable
+from app.llm import Completion, LLMClient
+from app.metrics import (
+    BREAKER_STATE,
+    CACHE,
+    DUPLICATE_CALLS,
+    MODEL_CALLS,
+    MODEL_LATENCY,
+    RATE_LIMIT_WAIT,
+    REDIS_ERRORS,
+    RETRIES,
+)
+from app.pipeline import escalate, response_outcome
+from app.prompts import build_messages, response_format
+from app.records import Outcome, Query
+from app.resilience import (
+    BREAKER_STATE_VALUE,
+    BreakerState,
+    CircuitBreaker,
+    CircuitOpen,
+    RetryPolicy,
+)
+from app.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: How many times the model is asked for a valid answer (SPEC: escalate after two).
+ASKS = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class Endpoint:
+    """One model server and model, with its own breaker."""
+
+    name: str
+    base_url: str
+    model: str
+    version: str
+    api_key: str
+    breaker: CircuitBreaker
+
+
+def _breaker_changed(name: str, state: BreakerState) -> None:
+    BREAKER_STATE.labels(endpoint=name).set(BREAKER_STATE_VALUE[state])
+    logger.warning("circuit breaker of %s is now %s", name, state)
+
+
+def endpoints_from(settings: Settings) -> tuple[Endpoint, Endpoint | None]:
+    """The primary endpoint and the fallback, if one is configured."""
+
+    def breaker(name: str) -> CircuitBreaker:
+        BREAKER_STATE.labels(endpoint=name).set(0)
+        return CircuitBreaker(
+            name=name,
+            consecutive_failures=settings.breaker_consecutive_failures,
+            failure_rate=settings.breaker_failure_rate,
+            cooldown=settings.breaker_cooldown,
+            on_change=_breaker_changed,
+        )
+
+    key = settings.llm_api_key.get_secret_value()
+    primary = Endpoint(
+        name="primary",
+        base_url=settings.llm_base_url,
+        model=settings.llm_model,
+        version=settings.llm_model_version,
+        api_key=key,
+        breaker=breaker("primary"),
+    )
+    if not (settings.llm_fallback_base_url or settings.llm_fallback_model):
+        return primary, None
+    fallback = Endpoint(
+        name="fallback",
+        base_url=settings.llm_fallback_base_url or settings.llm_base_url,
+        model=settings.llm_fallback_model or settings.llm_model,
+        version=settings.llm_fallback_model_version,
+        api_key=key,
+        breaker=breaker("fallback"),
+    )
+    return primary, fallback
+
+
+class Inferencer:
+    """Answers queries through the model endpoints, as resiliently as configured."""
+
+    def __init__(
+        self,
+        *,
+        client: LLMClient,
+        primary: Endpoint,
+        fallback: Endpoint | None = None,
+        retry: RetryPolicy,
+        deadline: float,
+        limiter: Any = None,
+        cache: Any = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        if deadline <= 0:
+            raise ValueError(f"deadline must be above 0, got {deadline}")
+        self.client = client
+        self.primary = primary
+        self.fallback = fallback
+        self.retry = retry
+        self.deadline = deadline
+        self.limiter = limiter
+        self.cache = cache
+        self._rng = rng or random.Random()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, client: LLMClient, limiter: Any = None, cache: Any = None
+    ) -> Inferencer:
+        primary, fallback = endpoints_from(settings)
+        return cls(
+            client=client,
+            primary=primary,
+            fallback=fallback,
+            retry=RetryPolicy(
+                max_attempts=settings.llm_max_attempts,
+                base_delay=settings.llm_backoff_base,
+                max_delay=max(settings.llm_backoff_max, settings.llm_backoff_base),
+            ),
+            deadline=settings.llm_deadline,
+            limiter=limiter,
+            cache=cache,
+        )
+
+    async def answer(self, query: Query) -> Outcome:
+        """The outcome for ``query``; model failures become escalations."""
+        messages = build_messages(query)
+        deadline_at = time.monotonic() + self.deadline
+        first_call = [True]
+        for ask in range(1, ASKS + 1):
+            try:
+                answer, completion, endpoint = await self._ask(
+                    query, messages, deadline_at, use_cache=ask == 1, first_call=first_call
+                )
+            except InvalidModelOutput as exc:
+                logger.info("query %s: invalid model output (ask %d): %s", query.query_id, ask, exc)
+                continue
+            except ModelError as exc:
+                logger.warning("query %s: model unavailable: %s", query.query_id, exc)
+                return escalate(query, "model_unavailable")
+            return response_outcome(
+                query,
+                answer,
+                model=completion.model,
+                model_version=endpoint.version,
+                model_latency_ms=completion.latency_ms,
+            )
+        return escalate(query, "invalid_model_output")
+
+    async def _ask(
+        self,
+        query: Query,
+        messages: list[dict[str, str]],
+        deadline_at: float,
+        *,
+        use_cache: bool,
+        first_call: list[bool],
+    ) -> tuple[ModelAnswer, Completion, Endpoint]:
+        """One valid answer: the primary with retries, then the fallback with retries.
+
+        An endpoint whose breaker is open is skipped; all of it within the deadline.
+        """
+        fmt = response_format()
+        error: ModelUnavailable = CircuitOpen("every model endpoint's circuit breaker is open")
+        for endpoint in self._endpoints:
+            attempt = 0
+            while attempt < self.retry.max_attempts and endpoint.breaker.allow():
+                attempt += 1
+                try:
+                    key = self._cache_key(endpoint, messages, fmt)
+                    cached = await self._cached(key) if use_cache else None
+                    if cached is not None:
+                        hit = Completion(content=cached, model=endpoint.model, latency_ms=0.0)
+                        return parse_answer(cached), hit, endpoint
+                    completion = await self._call(
+                        query, endpoint, messages, fmt, deadline_at, first_call
+                    )
+                    answer = parse_answer(completion.content)  # invalid: the caller re-asks
+                    if key is not None:
+                        await self._redis("cache_put", self.cache.put(key, completion.content))
+                    return answer, completion, endpoint
+                except ModelUnavailable as exc:
+                    error = exc
+                    remaining = deadline_at - time.monotonic()
+                    if remaining <= 0:
+                        raise
+                    if attempt >= self.retry.max_attempts:
+                        break  # on to the fallback
+                    wait = self.retry.delay(attempt, retry_after=exc.retry_after, rng=self._rng)
+                    if wait >= remaining:
+                        raise
+                    RETRIES.labels(endpoint=endpoint.name).inc()
+                    await asyncio.sleep(wait)
+        raise error
+
+    @property
+    def _endpoints(self) -> tuple[Endpoint, ...]:
+        return (self.primary,) if self.fallback is None else (self.primary, self.fallback)
+
+    def _cache_key(
+        self, endpoint: Endpoint, messages: list[dict[str, str]], fmt: dict[str, Any]
+    ) -> str | None:
+        if self.cache is None:
+            return None
+        body = self.client.request_body(messages, model=endpoint.model, response_format=fmt)
+        key: str = self.cache.key_for(model=endpoint.model, messages=messages, params=body)
+        return key
+
+    async def _cached(self, key: str | None) -> str | None:
+        if key is None:
+            return None
+        cached: str | None = await self._redis("cache_get", self.cache.get(key))
+        CACHE.labels(result="miss" if cached is None else "hit").inc()
+        return cached
+
+    async def _call(
+        self,
+        query: Query,
+        endpoint: Endpoint,
+        messages: list[dict[str, str]],
+        fmt: dict[str, Any],
+        deadline_at: float,
+        first_call: list[bool],
+    ) -> Completion:
+        if self.limiter is not None and self.limiter.enabled:
+            tokens = (
+                sum(len(m["content"]) for m in messages) // 4 + self.client.settings.llm_max_tokens
+            )
+            waited = await self._redis(
+                "ratelimit", self.limiter.acquire(tokens=tokens, deadline=deadline_at)
+            )
+            RATE_LIMIT_WAIT.inc(waited or 0.0)
+        if first_call[0]:
+            first_call[0] = False
+            if self.cache is not None:
+                first = await self._redis("mark_called", self.cache.mark_called(query.query_id))
+                if first is False:
+                    DUPLICATE_CALLS.inc()
+        timeout = min(self.client.settings.llm_timeout, max(0.001, deadline_at - time.monotonic()))
+        try:
+            completion = await self.client.complete(
+                messages,
+                model=endpoint.model,
+                response_format=fmt,
+                base_url=endpoint.base_url,
+                api_key=endpoint.api_key,
+                request_timeout=timeout,
+            )
+        except ModelUnavailable:
+            endpoint.breaker.record_failure()
+            MODEL_CALLS.labels(endpoint=endpoint.name, result="unavailable").inc()
+            raise
+        except ModelError:
+            # The server answered (4xx, or a body that is not JSON): it is up.
+            endpoint.breaker.record_success()
+            MODEL_CALLS.labels(endpoint=endpoint.name, result="error").inc()
+            raise
+        endpoint.breaker.record_success()
+        MODEL_CALLS.labels(endpoint=endpoint.name, result="ok").inc()
+        MODEL_LATENCY.labels(endpoint=endpoint.name, model=endpoint.model).observe(
+            completion.latency_ms / 1000
+        )
+        return completion
+
+    async def _redis(self, op: str, call: Awaitable[T]) -> T | None:
+        """Run a Redis operation; on a Redis failure go on without it."""
+        try:
+            return await call
+        except ModelUnavailable:
+            raise  # the rate limiter's deadline: a real answer for the caller
+        except Exception as exc:  # redis errors of any kind: fail open, counted
+            REDIS_ERRORS.labels(op=op).inc()
+            logger.warning("redis %s failed, going on without it: %s", op, exc)
+            return None

@@ -1,0 +1,39 @@
+"""Prometheus metrics of a worker process, served on ``GET /metrics``."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS = Counter(
+    "flowdesk_events_total", "Events handled, by stage and result.", ["stage", "result"]
+)
+IN_FLIGHT = Gauge("flowdesk_inflight_requests", "Queries inside the inference window.")
+WINDOW_CAPACITY = Gauge("flowdesk_inflight_capacity", "Size of the inference window.")
+MODEL_LATENCY = Histogram(
+    "flowdesk_model_latency_seconds",
+    "Latency of model requests that answered.",
+    ["endpoint", "model"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5, 10, 30),
+)
+MODEL_CALLS = Counter(
+    "flowdesk_model_calls_total", "Model requests, by endpoint and result.", ["endpoint", "result"]
+)
+RETRIES = Counter("flowdesk_model_retries_total", "Model request retries.", ["endpoint"])
+BREAKER_STATE = Gauge(
+    "flowdesk_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open.", ["endpoint"]
+)
+CACHE = Counter("flowdesk_cache_total", "Result cache lookups, by result.", ["result"])
+DUPLICATE_CALLS = Counter(
+    "flowdesk_duplicate_llm_calls_total",
+    "Model calls made for a query that had already been sent to a model (replays).",
+)
+RATE_LIMIT_WAIT = Counter(
+    "flowdesk_ratelimit_wait_seconds_total", "Time spent waiting for the shared rate limit."
+)
+REDIS_ERRORS = Counter(
+    "flowdesk_redis_errors_total", "Redis operations that failed (the pipeline went on).", ["op"]
+)
+DEAD_LETTERS = Counter(
+    "flowdesk_dlq_total", "Messages dead-lettered, by error type.", ["error_type"]
+)
+ESCALATIONS = Counter("flowdesk_escalations_total", "Escalations, by reason.", ["reason"])

@@ -1,0 +1,181 @@
+"""The resilient model call against real simulators: retries, breaker, fallback, deadline."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from app.inference import Endpoint, Inferencer
+from app.llm import LLMClient
+from app.modelserver.sim import SimConfig, SimServer, parse_latency
+from app.records import Query
+from app.resilience import CircuitBreaker, RetryPolicy
+from app.settings import Settings
+
+
+def query(n: int = 0) -> Query:
+    return Query(
+        query_id=f"q{n}",
+        customer_id="C1",
+        channel="chat",
+        text=f"Where is my order ORD-{100000 + n}?",
+        received_at="2026-11-25T10:00:00+00:00",
+        arrived_ms=0,
+        source_topic="t",
+        source_partition=0,
+        source_offset=n,
+    )
+
+
+@pytest.fixture
+async def sims() -> AsyncIterator[tuple[SimServer, SimServer]]:
+    primary = SimServer(config=SimConfig(model="primary-m", latency=parse_latency("fixed:5")))
+    fallback = SimServer(config=SimConfig(model="fallback-m", latency=parse_latency("fixed:5")))
+    await primary.start()
+    await fallback.start()
+    yield primary, fallback
+    await primary.stop()
+    await fallback.stop()
+
+
+@pytest.fixture
+async def client() -> AsyncIterator[LLMClient]:
+    llm = LLMClient(settings=Settings(llm_timeout=0.5))
+    await llm.start()
+    yield llm
+    await llm.stop()
+
+
+async def sim_call(sim: SimServer, method: str, path: str, payload: object = None) -> dict:
+    url = sim.base_url.removesuffix("/v1") + path
+    async with aiohttp.ClientSession() as session, session.request(method, url, json=payload) as r:
+        assert r.status == 200
+        return await r.json()
+
+
+async def calls(sim: SimServer) -> int:
+    return len((await sim_call(sim, "GET", "/_sim/requests"))["requests"])
+
+
+def endpoint(
+    sim: SimServer, name: str, *, consecutive_failures: int = 3, failure_rate: float = 0.5
+) -> Endpoint:
+    return Endpoint(
+        name=name,
+        base_url=sim.base_url,
+        model=sim.config.model,
+        version=f"{name}-v",
+        api_key="",
+        breaker=CircuitBreaker(
+            name=name,
+            consecutive_failures=consecutive_failures,
+            failure_rate=failure_rate,
+            cooldown=60,
+        ),
+    )
+
+
+def inferencer(
+    client: LLMClient,
+    primary: SimServer,
+    fallback: SimServer | None = None,
+    *,
+    attempts: int = 3,
+    deadline: float = 5.0,
+    consecutive_failures: int = 3,
+    failure_rate: float = 0.5,
+) -> Inferencer:
+    return Inferencer(
+        client=client,
+        primary=endpoint(
+            primary, "primary", consecutive_failures=consecutive_failures, failure_rate=failure_rate
+        ),
+        fallback=endpoint(fallback, "fallback") if fallback else None,
+        retry=RetryPolicy(max_attempts=attempts, base_delay=0.01, max_delay=0.05),
+        deadline=deadline,
+        rng=random.Random(0),
+    )
+
+
+async def test_an_answer_records_model_and_version(sims, client) -> None:
+    primary, _ = sims
+    outcome = await inferencer(client, primary).answer(query())
+    assert outcome.route == "response"
+    assert outcome.model == "primary-m"
+    assert outcome.model_version == "primary-v"
+    assert outcome.text
+    assert outcome.model_latency_ms > 0
+
+
+async def test_transient_errors_are_retried(sims, client) -> None:
+    primary, _ = sims
+    await sim_call(primary, "POST", "/_sim/config", {"error_rate": 0.5, "seed": 3})
+    # A breaker that never opens here: this test is about retries alone.
+    subject = inferencer(client, primary, attempts=8, consecutive_failures=50, failure_rate=1.0)
+    outcomes = [await subject.answer(query(n)) for n in range(20)]
+    assert all(o.route == "response" for o in outcomes), "every query survives 50% 5xx"
+    assert await calls(primary) > 20, "some needed more than one attempt"
+
+
+async def test_the_fallback_takes_over_when_the_primary_is_down(sims, client) -> None:
+    primary, fallback = sims
+    await sim_call(primary, "POST", "/_sim/config", {"error_rate": 1.0})
+    subject = inferencer(client, primary, fallback)
+    outcomes = [await subject.answer(query(n)) for n in range(10)]
+    assert all(o.route == "response" for o in outcomes)
+    assert all(o.model == "fallback-m" and o.model_version == "fallback-v" for o in outcomes)
+    assert subject.primary.breaker.state == "open"
+    assert await calls(primary) == 3, "once open, the primary gets no more calls"
+    assert await calls(fallback) == 10
+
+
+async def test_everything_down_escalates_within_the_deadline(sims, client) -> None:
+    primary, fallback = sims
+    for sim in sims:
+        await sim_call(sim, "POST", "/_sim/config", {"error_rate": 1.0})
+    subject = inferencer(client, primary, fallback, attempts=50, deadline=1.0)
+    started = time.monotonic()
+    outcome = await subject.answer(query())
+    assert outcome.route == "escalation"
+    assert outcome.reason == "model_unavailable"
+    assert time.monotonic() - started < 1.5
+
+
+async def test_a_hang_times_out_and_a_late_answer_is_ignored(sims, client) -> None:
+    primary, _ = sims
+    await sim_call(primary, "POST", "/_sim/config", {"hang_rate": 1.0, "hang_seconds": 2})
+    subject = inferencer(client, primary, attempts=2, deadline=3.0)
+    started = time.monotonic()
+    outcome = await subject.answer(query())
+    elapsed = time.monotonic() - started
+    assert outcome.route == "escalation" and outcome.reason == "model_unavailable"
+    assert elapsed < 1.5, "two 0.5 s timeouts, not two 2 s hangs"
+
+
+async def test_retry_after_is_honoured(sims, client) -> None:
+    primary, _ = sims
+    await sim_call(primary, "POST", "/_sim/config", {"rate_limit_rate": 1.0, "retry_after": 1})
+    subject = Inferencer(
+        client=client,
+        primary=endpoint(primary, "primary", consecutive_failures=10),
+        retry=RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=5),
+        deadline=5,
+    )
+    started = time.monotonic()
+    outcome = await subject.answer(query())
+    assert outcome.reason == "model_unavailable"
+    assert time.monotonic() - started >= 1.0, "waited Retry-After before the second attempt"
+    assert await calls(primary) == 2
+
+
+async def test_invalid_output_is_asked_again_then_escalated(sims, client) -> None:
+    primary, _ = sims
+    await sim_call(primary, "POST", "/_sim/config", {"malformed_rate": 1.0})
+    outcome = await inferencer(client, primary).answer(query())
+    assert outcome.route == "escalation"
+    assert outcome.reason == "invalid_model_output"
+    assert await calls(primary) == 2, "asked exactly twice"
