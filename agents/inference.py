@@ -9,8 +9,11 @@ below the oldest event not yet acked, so a crash re-processes and never skips.
 from __future__ import annotations
 
 import logging
+from functools import partial
+from typing import cast
 
 from faust import StreamT
+from faust.streams import Stream
 from faust.types import EventT
 
 from app.clients import inferencer
@@ -37,8 +40,9 @@ async def handle(stream: StreamT, event: EventT) -> None:
         await dead_letter(event, exc)
         EVENTS.labels(stage="inference", result="dead_letter").inc()
     except Exception as exc:  # a bug must not stop the stream: park the message
-        logger.exception("inference failed on %s[%s]@%s", message.topic, message.partition,
-                         message.offset)
+        logger.exception(
+            "inference failed on %s[%s]@%s", message.topic, message.partition, message.offset
+        )
         await dead_letter(event, exc)
         EVENTS.labels(stage="inference", result="dead_letter").inc()
     else:
@@ -54,8 +58,8 @@ async def handle(stream: StreamT, event: EventT) -> None:
 @app.agent(queries_topic)
 async def infer(stream: StreamT) -> None:
     window = InFlightWindow(capacity=settings.llm_capacity)
-    manual = stream.noack()
+    manual = cast(Stream, stream).noack()
     async for event in manual.events():
         # The key is the customer id (ingest re-keys), so a customer's queries queue
         # behind each other while other customers' run alongside.
-        await window.submit(event.message.key, lambda event=event: handle(manual, event))
+        await window.submit(event.message.key, partial(handle, manual, event))

@@ -24,6 +24,7 @@ import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -292,27 +293,20 @@ def run_bench(config: BenchConfig, *, log_dir: Path | None = None) -> dict[str, 
                 )
             )
         )
-        common = {"log_dir": log_dir, "sim": sim, "model": model}
+        phase = partial(_pipeline_phase, log_dir=log_dir, sim=sim, model=model)
         results.append(
-            _pipeline_phase(
-                name="pipeline", capacity=config.capacity, count=config.count, rate=None, **common
-            )
+            phase(name="pipeline", capacity=config.capacity, count=config.count, rate=None)
         )
         half_rate = config.capacity / 2 / max(config.latency_ms / 1000, 0.001)
         results.append(
-            _pipeline_phase(
+            phase(
                 name="pipeline@half",
                 capacity=config.capacity,
                 count=config.latency_count,
                 rate=half_rate,
-                **common,
             )
         )
-        results.append(
-            _pipeline_phase(
-                name="naive", capacity=1, count=config.naive_count, rate=None, **common
-            )
-        )
+        results.append(phase(name="naive", capacity=1, count=config.naive_count, rate=None))
     rows = [r.summary(config.latency_ms) for r in results]
     direct, pipeline, half, naive = results
     return {
@@ -322,6 +316,7 @@ def run_bench(config: BenchConfig, *, log_dir: Path | None = None) -> dict[str, 
         "ratios": {
             "pipeline_vs_direct_throughput": round(pipeline.throughput / direct.throughput, 3),
             "pipeline_vs_naive_throughput": round(pipeline.throughput / naive.throughput, 2),
+            "added_p99_ms_at_half_capacity": half.summary(config.latency_ms)["added_p99_ms"],
         },
         "logs": str(log_dir),
     }
@@ -362,4 +357,3 @@ def format_table(report: dict[str, Any]) -> str:
         "added = end-to-end latency (inbound Kafka timestamp to response) minus the model's"
     )
     return "\n".join(lines)
-

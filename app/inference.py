@@ -186,40 +186,64 @@ class Inferencer:
     ) -> tuple[ModelAnswer, Completion, Endpoint]:
         """One valid answer: the primary with retries, then the fallback with retries.
 
-        An endpoint whose breaker is open is skipped; all of it within the deadline.
+        An endpoint whose breaker is open is skipped. When every endpoint that has
+        attempts left is behind an open breaker, the call waits for the first one to
+        half-open, if the deadline allows: a short outage delays queries (and the
+        full window stops the stream reading) instead of escalating all of them.
         """
         fmt = response_format()
         error: ModelUnavailable = CircuitOpen("every model endpoint's circuit breaker is open")
-        for endpoint in self._endpoints:
-            attempt = 0
-            while attempt < self.retry.max_attempts and endpoint.breaker.allow():
-                attempt += 1
-                try:
-                    key = self._cache_key(endpoint, messages, fmt)
-                    cached = await self._cached(key) if use_cache else None
-                    if cached is not None:
-                        hit = Completion(content=cached, model=endpoint.model, latency_ms=0.0)
-                        return parse_answer(cached), hit, endpoint
-                    completion = await self._call(
-                        query, endpoint, messages, fmt, deadline_at, first_call
-                    )
-                    answer = parse_answer(completion.content)  # invalid: the caller re-asks
-                    if key is not None:
-                        await self._redis("cache_put", self.cache.put(key, completion.content))
-                    return answer, completion, endpoint
-                except ModelUnavailable as exc:
-                    error = exc
-                    remaining = deadline_at - time.monotonic()
-                    if remaining <= 0:
-                        raise
-                    if attempt >= self.retry.max_attempts:
-                        break  # on to the fallback
-                    wait = self.retry.delay(attempt, retry_after=exc.retry_after, rng=self._rng)
-                    if wait >= remaining:
-                        raise
-                    RETRIES.labels(endpoint=endpoint.name).inc()
-                    await asyncio.sleep(wait)
-        raise error
+        attempts = dict.fromkeys((e.name for e in self._endpoints), 0)
+        while True:
+            endpoint = next(
+                (
+                    e
+                    for e in self._endpoints
+                    if attempts[e.name] < self.retry.max_attempts and e.breaker.allow()
+                ),
+                None,
+            )
+            if endpoint is None:
+                waiting = [
+                    e.breaker.retry_in()
+                    for e in self._endpoints
+                    if attempts[e.name] < self.retry.max_attempts
+                ]
+                if not waiting:
+                    raise error  # every endpoint used up its attempts
+                wait = max(min(waiting), 0.001)
+                if time.monotonic() + wait >= deadline_at:
+                    raise error
+                await asyncio.sleep(wait)
+                continue
+            attempts[endpoint.name] += 1
+            try:
+                key = self._cache_key(endpoint, messages, fmt)
+                cached = await self._cached(key) if use_cache else None
+                if cached is not None:
+                    hit = Completion(content=cached, model=endpoint.model, latency_ms=0.0)
+                    return parse_answer(cached), hit, endpoint
+                completion = await self._call(
+                    query, endpoint, messages, fmt, deadline_at, first_call
+                )
+                answer = parse_answer(completion.content)  # invalid: the caller re-asks
+                if key is not None:
+                    await self._redis("cache_put", self.cache.put(key, completion.content))
+                return answer, completion, endpoint
+            except ModelUnavailable as exc:
+                error = exc
+                remaining = deadline_at - time.monotonic()
+                if remaining <= 0:
+                    raise
+                if attempts[endpoint.name] >= self.retry.max_attempts:
+                    continue  # on to the fallback, if there is one with attempts left
+                wait = self.retry.delay(
+                    attempts[endpoint.name], retry_after=exc.retry_after, rng=self._rng
+                )
+                if wait >= remaining:
+                    raise
+                RETRIES.labels(endpoint=endpoint.name).inc()
+                await asyncio.sleep(wait)
 
     @property
     def _endpoints(self) -> tuple[Endpoint, ...]:
@@ -274,8 +298,11 @@ class Inferencer:
                 api_key=endpoint.api_key,
                 request_timeout=timeout,
             )
-        except ModelUnavailable:
-            endpoint.breaker.record_failure()
+        except ModelUnavailable as exc:
+            if exc.status == 429:
+                endpoint.breaker.record_ignored()  # up, but over its limit: Retry-After
+            else:
+                endpoint.breaker.record_failure()
             MODEL_CALLS.labels(endpoint=endpoint.name, result="unavailable").inc()
             raise
         except ModelError:

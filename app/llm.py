@@ -109,9 +109,7 @@ class LLMClient(Service):
         limit = aiohttp.ClientTimeout(total=request_timeout or self.settings.llm_timeout)
         started = time.perf_counter()
         try:
-            async with self.session.post(
-                url, json=body, headers=headers, timeout=limit
-            ) as resp:
+            async with self.session.post(url, json=body, headers=headers, timeout=limit) as resp:
                 if resp.status == 429 or resp.status >= 500:
                     raise ModelUnavailable(
                         f"model server answered HTTP {resp.status}",

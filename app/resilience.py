@@ -120,6 +120,21 @@ class CircuitBreaker:
             return True
         return False
 
+    def retry_in(self) -> float:
+        """Seconds until ``allow`` may say yes: 0 when closed, the rest of the cool-down
+        when open, and a short poll while another caller's half-open trial is out."""
+        state = self.state
+        if state == "closed" or (state == "half_open" and not self._trial_in_flight):
+            return 0.0
+        if state == "open":
+            return max(0.0, self._opened_at + self.cooldown - self._clock())
+        return min(0.25, self.cooldown / 4)
+
+    def record_ignored(self) -> None:
+        """The call says nothing about the endpoint's health (HTTP 429: it is up, but
+        over a limit); only a half-open trial is released for the next caller."""
+        self._trial_in_flight = False
+
     def record_success(self) -> None:
         self._trial_in_flight = False
         self._streak = 0

@@ -36,4 +36,5 @@ async def ready(self: View, request: Request) -> Response:
 
 @app.page("/metrics")
 async def metrics(self: View, request: Request) -> Response:
-    return self.bytes(generate_latest(), content_type=CONTENT_TYPE_LATEST)
+    # aiohttp refuses a charset inside ``content_type``; a header may carry one.
+    return self.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

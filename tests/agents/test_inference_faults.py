@@ -8,14 +8,16 @@ from __future__ import annotations
 import re
 import uuid
 from collections import Counter
+from typing import Any
 
+import aiohttp
 import pytest
 from conftest import Cluster, StartWorker, chat_message, collect, http_json, send_json
 
 from app.codecs import make_codec
 from app.records import Escalation, SupportResponse
 from app.settings import Settings
-from app.stack import ManagedProcess, Stack, free_port, http_ok, model_server_process
+from app.stack import ManagedProcess, Stack, free_port, model_server_process
 from app.topics import CHAT_INBOUND, DLQ, ESCALATIONS, RESPONSES
 
 pytestmark = pytest.mark.integration
@@ -71,7 +73,9 @@ async def send_queries(producer, count: int, *, customers: int = 20) -> dict[str
     return sent
 
 
-async def outcomes_of(cluster: Cluster, sent: dict[str, str], *, within: float) -> Counter:
+async def outcomes_of(
+    cluster: Cluster, sent: dict[str, str], *, within: float
+) -> tuple[Counter[str], list[Any]]:
     topics = [RESPONSES["chat"], ESCALATIONS, DLQ]
 
     def complete(messages: list) -> bool:
@@ -146,10 +150,9 @@ async def test_fallback_takes_over_while_the_primary_is_down(
     assert {(a.model, a.model_version) for a in answers} == {("fallback-model", "fb-7")}
     _, primary_log = await http_json(primary.address.removesuffix("/v1") + "/_sim/requests")
     assert len(primary_log["requests"]) < 40, "an open breaker spares the primary"
-    assert http_ok(worker.address + "metrics")
-    import urllib.request
-
-    text = urllib.request.urlopen(worker.address + "metrics", timeout=5).read().decode()
+    async with aiohttp.ClientSession() as session, session.get(worker.address + "metrics") as resp:
+        assert resp.status == 200
+        text = await resp.text()
     assert re.search(r'flowdesk_breaker_state\{endpoint="primary"\} 2\.0', text), text[:2000]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import AsyncIterator
@@ -62,7 +63,12 @@ async def calls(sim: SimServer) -> int:
 
 
 def endpoint(
-    sim: SimServer, name: str, *, consecutive_failures: int = 3, failure_rate: float = 0.5
+    sim: SimServer,
+    name: str,
+    *,
+    consecutive_failures: int = 3,
+    failure_rate: float = 0.5,
+    cooldown: float = 60,
 ) -> Endpoint:
     return Endpoint(
         name=name,
@@ -74,7 +80,7 @@ def endpoint(
             name=name,
             consecutive_failures=consecutive_failures,
             failure_rate=failure_rate,
-            cooldown=60,
+            cooldown=cooldown,
         ),
     )
 
@@ -179,3 +185,32 @@ async def test_invalid_output_is_asked_again_then_escalated(sims, client) -> Non
     assert outcome.route == "escalation"
     assert outcome.reason == "invalid_model_output"
     assert await calls(primary) == 2, "asked exactly twice"
+
+
+async def test_an_open_breaker_without_fallback_delays_until_it_half_opens(sims, client) -> None:
+    primary, _ = sims
+    await sim_call(primary, "POST", "/_sim/config", {"error_rate": 1.0})
+    subject = Inferencer(
+        client=client,
+        primary=endpoint(primary, "primary", consecutive_failures=2, cooldown=0.5),
+        retry=RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.02),
+        deadline=5,
+    )
+    pending = asyncio.create_task(subject.answer(query()))
+    while subject.primary.breaker.state != "open":
+        await asyncio.sleep(0.01)
+    await sim_call(primary, "POST", "/_sim/config", {"error_rate": 0.0})  # the outage ends
+    outcome = await pending
+    assert outcome.route == "response", "answered once the breaker half-opened"
+    assert subject.primary.breaker.state == "closed"
+    assert await calls(primary) == 3, "two failures, then one trial that succeeded"
+
+
+async def test_rate_limit_answers_do_not_open_the_breaker(sims, client) -> None:
+    primary, _ = sims
+    await sim_call(primary, "POST", "/_sim/config", {"rate_limit_rate": 1.0, "retry_after": 0})
+    subject = inferencer(client, primary, attempts=3, consecutive_failures=1)
+    outcome = await subject.answer(query())
+    assert outcome.reason == "model_unavailable"
+    assert subject.primary.breaker.state == "closed", "a 429 means the server is up"
+    assert await calls(primary) == 3

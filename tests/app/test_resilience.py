@@ -114,3 +114,28 @@ def test_a_failure_rate_under_the_threshold_keeps_the_breaker_closed() -> None:
         fresh.record_failure()
         fresh.record_success()
     assert fresh.state == "closed", "50% failures stay under a 70% threshold"
+
+
+def test_retry_in_says_when_a_call_may_go_again() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(name="p", consecutive_failures=1, cooldown=5, clock=clock)
+    assert breaker.retry_in() == 0.0
+    breaker.record_failure()
+    clock.now += 2
+    assert breaker.retry_in() == pytest.approx(3.0)
+    clock.now += 3
+    assert breaker.retry_in() == 0.0, "half-open, and no trial out yet"
+    assert breaker.allow()
+    assert 0 < breaker.retry_in() <= 0.25, "another caller's trial is out: poll shortly"
+
+
+def test_an_ignored_result_releases_the_trial_without_closing() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(name="p", consecutive_failures=1, cooldown=5, clock=clock)
+    breaker.record_failure()
+    clock.now += 5
+    assert breaker.allow()
+    assert not breaker.allow()
+    breaker.record_ignored()
+    assert breaker.state == "half_open"
+    assert breaker.allow(), "the next caller gets the trial"
