@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from aiokafka import AIOKafkaConsumer
+from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.types import TransportT
 
 from app.settings import Settings, get_settings
 
@@ -33,12 +36,45 @@ def kafka_credentials(settings: Settings) -> Any:
     )
 
 
+class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    """Faust's aiokafka consumer with the fetch wait from the settings."""
+
+    def _create_worker_consumer(self, transport: aiokafka_driver.Transport) -> AIOKafkaConsumer:
+        consumer = super()._create_worker_consumer(transport)
+        # Faust passes a fixed fetch_max_wait_ms=1500, which on the embedded broker
+        # adds up to 1.5 s to every hop; aiokafka reads this attribute at start.
+        wait = getattr(self.app, "fetch_max_wait", 1.5)
+        consumer._fetch_max_wait_ms = round(wait * 1000)
+        return consumer
+
+
+class _Consumer(aiokafka_driver.Consumer):
+    def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(aiokafka_driver.Transport):
+    Consumer = _Consumer
+
+
+class FlowdeskApp(faust.App):
+    """A Faust app whose Kafka consumer takes its fetch wait (seconds) as an argument."""
+
+    def __init__(self, id: str, *, fetch_max_wait: float = 1.5, **options: Any) -> None:
+        self.fetch_max_wait = fetch_max_wait
+        super().__init__(id, **options)
+
+    def _new_transport(self) -> TransportT:
+        return _Transport(self.conf.broker_consumer, self)
+
+
 def create_app(settings: Settings) -> faust.App:
     """A Faust app configured from ``settings``."""
     # Faust creates its datadir without parents.
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    return faust.App(
+    return FlowdeskApp(
         settings.app_id,
+        fetch_max_wait=settings.consumer_fetch_max_wait,
         broker=settings.broker_list,
         broker_credentials=kafka_credentials(settings),
         autodiscover=["agents", "tables", "app.views"],

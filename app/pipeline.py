@@ -72,6 +72,7 @@ def to_response(outcome: Outcome, *, now_ms: int | None = None) -> SupportRespon
         model_version=outcome.model_version,
         latency_ms=float(max(0, now_ms - outcome.arrived_ms)),
         created_at=now_iso(),
+        model_latency_ms=outcome.model_latency_ms,
     )
 
 

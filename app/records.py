@@ -66,6 +66,8 @@ class SupportResponse(faust.Record, include_metadata=False, namespace="flowdesk.
     model_version: str
     latency_ms: float
     created_at: str
+    #: The model call's own share of ``latency_ms`` (0 for a cached answer).
+    model_latency_ms: float = 0.0
 
 
 class Escalation(faust.Record, include_metadata=False, namespace="flowdesk.Escalation"):

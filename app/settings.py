@@ -47,7 +47,13 @@ class Settings(BaseSettings):
     # 1 keeps ListOffsets right on the embedded broker (table recovery depends on it);
     # raise it against Apache Kafka for throughput.
     producer_max_batch_size: int = Field(
-        1, ge=1, description="Records per produce batch (1 for the embedded broker)."
+        1, ge=1, description="Produce batch limit, bytes (1: a record per batch, for Tansu)."
+    )
+    # The embedded broker answers a fetch only when its wait expires, not when data
+    # arrives, so each hop between agents adds up to this much latency there. Apache
+    # Kafka answers as soon as data arrives; 0.5 is its usual value.
+    consumer_fetch_max_wait: float = Field(
+        0.005, gt=0, le=5, description="Longest a fetch waits for data, s."
     )
 
     # --- Redis ------------------------------------------------------------------------

@@ -25,3 +25,20 @@ def test_every_setting_is_in_the_readme_with_its_default() -> None:
         assert documented == expected, f"{variable}: README says {documented}, code {expected}"
     unknown = set(rows) - {f"FLOWDESK_{n.upper()}" for n in Settings.model_fields}
     assert not unknown, f"the README documents settings that do not exist: {unknown}"
+
+
+def test_every_metric_is_in_the_readme_and_every_named_one_exists() -> None:
+    from prometheus_client import REGISTRY
+
+    import app.metrics  # noqa: F401  (registers the metrics)
+
+    exported = {
+        metric.name.removesuffix("_total")
+        for metric in REGISTRY.collect()
+        if metric.name.startswith("flowdesk_")
+    }
+    documented = {
+        name.removesuffix("_total") for name in re.findall(r"`(flowdesk_[a-z_]+)[{`]", README)
+    }
+    assert exported - documented == set(), "metrics missing from the README"
+    assert documented - exported == set(), "the README names metrics that do not exist"
