@@ -190,19 +190,32 @@ async def test_invalid_output_is_asked_again_then_escalated(sims, client) -> Non
 async def test_an_open_breaker_without_fallback_delays_until_it_half_opens(sims, client) -> None:
     primary, _ = sims
     await sim_call(primary, "POST", "/_sim/config", {"error_rate": 1.0})
+    opened = asyncio.Event()
+    breaker = CircuitBreaker(
+        name="primary",
+        consecutive_failures=2,
+        cooldown=0.5,
+        on_change=lambda _, state: opened.set() if state == "open" else None,
+    )
     subject = Inferencer(
         client=client,
-        primary=endpoint(primary, "primary", consecutive_failures=2, cooldown=0.5),
+        primary=Endpoint(
+            name="primary",
+            base_url=primary.base_url,
+            model=primary.config.model,
+            version="v",
+            api_key="",
+            breaker=breaker,
+        ),
         retry=RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.02),
         deadline=5,
     )
     pending = asyncio.create_task(subject.answer(query()))
-    while subject.primary.breaker.state != "open":
-        await asyncio.sleep(0.01)
+    await asyncio.wait_for(opened.wait(), timeout=5)
     await sim_call(primary, "POST", "/_sim/config", {"error_rate": 0.0})  # the outage ends
     outcome = await pending
     assert outcome.route == "response", "answered once the breaker half-opened"
-    assert subject.primary.breaker.state == "closed"
+    assert breaker.state == "closed"
     assert await calls(primary) == 3, "two failures, then one trial that succeeded"
 
 
