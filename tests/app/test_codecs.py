@@ -7,6 +7,7 @@ import json
 
 import fastavro
 import pytest
+from factories import make_outcome, make_query
 
 from app.codecs import (
     SINGLE_OBJECT_MAGIC,
@@ -17,7 +18,7 @@ from app.codecs import (
     schema_fingerprint,
 )
 from app.errors import ConfigurationError, DecodeError
-from app.records import Action, Escalation, Outcome, Query, SupportResponse
+from app.records import Action, Escalation, Query, SupportResponse
 from app.settings import Settings
 
 
@@ -66,27 +67,8 @@ def test_every_record_has_a_schema_that_fits_it() -> None:
         Escalation(
             query_id="q", customer_id="c", channel="email", reason="x", text="t", created_at="n"
         ),
-        Query(
-            query_id="q",
-            customer_id="c",
-            channel="chat",
-            text="t",
-            received_at="n",
-            arrived_ms=1,
-            source_topic="s",
-            source_partition=0,
-            source_offset=5,
-        ),
-        Outcome(
-            query_id="q",
-            customer_id="c",
-            channel="chat",
-            route="escalation",
-            text="t",
-            received_at="n",
-            arrived_ms=2,
-            reason="human_requested",
-        ),
+        make_query(),
+        make_outcome(route="escalation", reason="human_requested"),
     ]
     for record in samples:
         codec = AvroCodec(record_type=type(record))

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from factories import make_query
 
 from app.inference import Endpoint, Inferencer
 from app.llm import LLMClient
@@ -19,16 +20,8 @@ from app.settings import Settings
 
 
 def query(n: int = 0) -> Query:
-    return Query(
-        query_id=f"q{n}",
-        customer_id="C1",
-        channel="chat",
-        text=f"Where is my order ORD-{100000 + n}?",
-        received_at="2026-11-25T10:00:00+00:00",
-        arrived_ms=0,
-        source_topic="t",
-        source_partition=0,
-        source_offset=n,
+    return make_query(
+        query_id=f"q{n}", text=f"Where is my order ORD-{100000 + n}?", source_offset=n
     )
 
 

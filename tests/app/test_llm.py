@@ -6,25 +6,15 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from factories import make_query
 
 from app.errors import InvalidModelOutput, ModelError, ModelUnavailable
 from app.llm import LLMClient
 from app.modelserver.sim import SimConfig, SimServer, parse_latency
 from app.prompts import build_messages, response_format
-from app.records import Query
 from app.settings import Settings
 
-QUERY = Query(
-    query_id="q",
-    customer_id="C1",
-    channel="chat",
-    text="I want to return order ORD-123456",
-    received_at="2026-11-25T10:00:00+00:00",
-    arrived_ms=0,
-    source_topic="t",
-    source_partition=0,
-    source_offset=0,
-)
+QUERY = make_query(query_id="q", text="I want to return order ORD-123456")
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from factories import make_outcome, make_query
 
 from app.answers import parse_answer
 from app.dlq import dlq_headers
@@ -15,17 +16,7 @@ from app.records import Action, Outcome, Query
 
 
 def query(text: str = "Where is my order?") -> Query:
-    return Query(
-        query_id="q1",
-        customer_id="C1",
-        channel="chat",
-        text=text,
-        received_at="2026-11-25T10:00:00+00:00",
-        arrived_ms=1_000,
-        source_topic="support.chat.inbound",
-        source_partition=0,
-        source_offset=7,
-    )
+    return make_query(text=text)
 
 
 def test_customer_text_travels_inside_the_untrusted_block() -> None:
@@ -82,20 +73,13 @@ def test_parse_answer_rejects_what_does_not_fit(content: str) -> None:
 
 def outcome(**fields: object) -> Outcome:
     base: dict[str, object] = {
-        "query_id": "q1",
-        "customer_id": "C1",
         "channel": "email",
-        "route": "response",
-        "text": "Hello",
-        "received_at": "2026-11-25T10:00:00+00:00",
-        "arrived_ms": 1_000,
         "intent": "return",
         "actions": [Action(type="return_label", order_id="ORD-1")],
         "model": "m",
         "model_version": "3",
     }
-    base.update(fields)
-    return Outcome(**base)
+    return make_outcome(**{**base, **fields})
 
 
 def test_to_response_carries_the_outcome_and_measures_latency() -> None:

@@ -1,0 +1,35 @@
+"""Records for tests: every field filled with a plain value, any of them overridable."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from app.records import Outcome, Query
+
+
+def make_query(**fields: Any) -> Query:
+    base: dict[str, Any] = {
+        "query_id": "q1",
+        "customer_id": "C1",
+        "channel": "chat",
+        "text": "Where is my order?",
+        "received_at": "2026-11-25T10:00:00+00:00",
+        "arrived_ms": 1_000,
+        "source_topic": "support.chat.inbound",
+        "source_partition": 0,
+        "source_offset": 7,
+    }
+    return Query(**{**base, **fields})
+
+
+def make_outcome(**fields: Any) -> Outcome:
+    base: dict[str, Any] = {
+        "query_id": "q1",
+        "customer_id": "C1",
+        "channel": "chat",
+        "route": "response",
+        "text": "Hello",
+        "received_at": "2026-11-25T10:00:00+00:00",
+        "arrived_ms": 1_000,
+    }
+    return Outcome(**{**base, **fields})
