@@ -18,16 +18,33 @@ from faust.types import EventT
 
 from app.clients import inferencer
 from app.dlq import dead_letter
+from app.enrich import Context, history_before, pick_order
 from app.errors import InputError
 from app.main import app
 from app.metrics import EVENTS
+from app.pipeline import pre_model_outcome
+from app.records import Query
 from app.settings import get_settings
 from app.topics import outcomes_topic, queries_topic
 from app.window import InFlightWindow
 from app.wire import outcome_codec, query_codec
+from tables.crm import customers, orders
+from tables.history import history
 
 logger = logging.getLogger(__name__)
 settings = get_settings()
+
+
+def context_for(query: Query) -> Context:
+    """The query's context from the tables (read only: this agent runs many at once)."""
+    key = query.customer_id.encode()
+    order, unknown = pick_order(orders.get(key), list(query.order_ids))
+    return Context(
+        profile=customers.get(key),
+        order=order,
+        unknown_order=unknown,
+        history=history_before(history.get(key), query),
+    )
 
 
 async def handle(stream: StreamT, event: EventT) -> None:
@@ -35,7 +52,7 @@ async def handle(stream: StreamT, event: EventT) -> None:
     message = event.message
     try:
         query = query_codec.decode(message.value or b"")
-        outcome = await inferencer.answer(query)
+        outcome = pre_model_outcome(query) or await inferencer.answer(query, context_for(query))
     except InputError as exc:
         await dead_letter(event, exc)
         EVENTS.labels(stage="inference", result="dead_letter").inc()

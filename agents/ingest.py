@@ -1,39 +1,56 @@
 """Ingest: inbound channel messages to ``Query`` records, re-keyed by customer.
 
-Upstream producers may send any key (or none); the query goes on with the
+Upstream producers may send any key (or none); everything goes on with the
 customer id as its key, so everything about one customer meets on one partition.
+Chat and e-mail become queries at once; voice segments are re-keyed onto
+``flowdesk.voice``, where ``agents.voice`` assembles each call.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from faust import StreamT
+from faust.types import EventT
 
-from app.dlq import dead_letter
+from app.dlq import dead_letter, source_headers
 from app.errors import InputError
-from app.inbound import parse_chat
+from app.inbound import parse_chat, parse_email
 from app.main import app
 from app.metrics import EVENTS
+from app.records import Query
 from app.settings import get_settings
-from app.topics import chat_inbound_topic, queries_topic
+from app.topics import (
+    chat_inbound_topic,
+    email_inbound_topic,
+    queries_topic,
+    voice_inbound_topic,
+    voice_topic,
+)
+from app.voice import parse_voice_segment
 from app.wire import query_codec
 
 logger = logging.getLogger(__name__)
 settings = get_settings()
 
+Parser = Callable[..., Query]
 
-@app.agent(chat_inbound_topic)
-async def ingest_chat(stream: StreamT) -> None:
+
+def arrived_ms(event: EventT) -> int:
+    return int(event.message.timestamp * 1000)
+
+
+async def _ingest(stream: StreamT, parse: Parser, channel: str) -> None:
     async for event in stream.events():
         message = event.message
         try:
-            query = parse_chat(
+            query = parse(
                 message.value,
                 topic=message.topic,
                 partition=message.partition,
                 offset=message.offset,
-                arrived_ms=int(message.timestamp * 1000),
+                arrived_ms=arrived_ms(event),
                 max_chars=settings.max_text_chars,
             )
         except InputError as exc:
@@ -44,4 +61,38 @@ async def ingest_chat(stream: StreamT) -> None:
             await dead_letter(event, exc)
             continue
         await queries_topic.send(key=query.customer_id.encode(), value=query_codec.encode(query))
-        EVENTS.labels(stage="ingest", result="query").inc()
+        EVENTS.labels(stage="ingest", result=channel).inc()
+
+
+@app.agent(chat_inbound_topic)
+async def ingest_chat(stream: StreamT) -> None:
+    await _ingest(stream, parse_chat, "chat")
+
+
+@app.agent(email_inbound_topic)
+async def ingest_email(stream: StreamT) -> None:
+    await _ingest(stream, parse_email, "email")
+
+
+@app.agent(voice_inbound_topic)
+async def ingest_voice(stream: StreamT) -> None:
+    """Check each segment and re-key it by customer, with where it came from."""
+    async for event in stream.events():
+        message = event.message
+        try:
+            segment = parse_voice_segment(message.value)
+        except InputError as exc:
+            await dead_letter(event, exc)
+            continue
+        except Exception as exc:  # a bug must not stop the stream: park the message
+            logger.exception("voice ingest failed on %s@%s", message.topic, message.offset)
+            await dead_letter(event, exc)
+            continue
+        headers = source_headers(
+            topic=message.topic, partition=message.partition, offset=message.offset
+        )
+        headers.append(("arrived_ms", str(arrived_ms(event)).encode()))
+        await voice_topic.send(
+            key=segment.customer_id.encode(), value=message.value, headers=headers
+        )
+        EVENTS.labels(stage="ingest", result="voice_segment").inc()

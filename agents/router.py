@@ -7,14 +7,18 @@ import logging
 from faust import StreamT
 
 from app.dlq import dead_letter
+from app.enrich import Turn, add_turn
 from app.errors import InputError, ValidationError
 from app.main import app
 from app.metrics import ESCALATIONS, EVENTS
 from app.pipeline import to_escalation, to_response
+from app.settings import get_settings
 from app.topics import escalations_topic, outcomes_topic, response_topics
 from app.wire import escalation_codec, outcome_codec, response_codec
+from tables.history import history
 
 logger = logging.getLogger(__name__)
+settings = get_settings()
 
 
 @app.agent(outcomes_topic)
@@ -37,7 +41,18 @@ async def route(stream: StreamT) -> None:
             continue
         # Faust flushes the producer before it commits an offset, so this send is
         # on the broker before the outcome's offset is acknowledged.
-        await topic.send(key=outcome.customer_id.encode(), value=value)
+        key = outcome.customer_id.encode()
+        await topic.send(key=key, value=value)
+        if outcome.route == "response" and settings.history_turns:
+            # This agent runs one event at a time, so it may write the table.
+            turn = Turn(
+                query_id=outcome.query_id,
+                arrived_ms=outcome.arrived_ms,
+                channel=outcome.channel,
+                question=outcome.question,
+                answer=outcome.text,
+            )
+            history[key] = add_turn(history.get(key), turn, keep=settings.history_turns)
         EVENTS.labels(stage="router", result=outcome.route).inc()
         if outcome.route == "escalation":
             ESCALATIONS.labels(reason=outcome.reason).inc()

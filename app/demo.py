@@ -14,8 +14,8 @@ from app.topics import DLQ, ESCALATIONS, RESPONSES
 
 MAX_SHOWN = 110
 
-#: Channels the workers ingest so far; the demo sends nothing that would go unanswered.
-DEMO_CHANNELS = ("chat",)
+#: The demo sends every channel (and the CRM data the enrichment reads first).
+DEMO_CHANNELS = ("chat", "email", "voice")
 
 
 def _short(text: str) -> str:

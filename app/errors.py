@@ -49,6 +49,18 @@ class ValidationError(InputError):
     error_type = "validation_error"
 
 
+class VoiceCallError(InputError):
+    """A voice call or segment that cannot be answered (abandoned, conflicting, late)."""
+
+    error_type = "voice_call"
+
+
+class CallAbandoned(VoiceCallError):
+    """A call went silent without its final segment; its segments are dead-lettered."""
+
+    error_type = "call_abandoned"
+
+
 class ModelError(FlowdeskError):
     """The model server could not give an answer."""
 

@@ -7,13 +7,17 @@ what the dead-letter topic tells an operator.
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
+from app.classify import classify_intent, detect_injection, order_ids, reports_damage, sentiment
 from app.errors import DecodeError, ValidationError
+from app.pii import redact
 from app.records import Query
+from app.text import clean_text, normalise_email
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -56,6 +60,56 @@ def _validate(model: type[M], payload: dict[str, Any]) -> M:
         raise ValidationError(f"invalid {model.__name__}: {problems}") from exc
 
 
+def prepare_query(
+    *,
+    query_id: str,
+    customer_id: str,
+    channel: str,
+    text: str,
+    received_at: str,
+    arrived_ms: int,
+    source: tuple[str, int, int],
+    max_chars: int,
+    session_id: str | None = None,
+    cleaned: bool = False,
+) -> Query:
+    """The ``Query`` for a customer's text: cleaned, size-checked, redacted, classified.
+
+    Injection is looked for in the text before and after cleaning (cleaning strips
+    tags, and a tag aimed at the prompt's delimiters is itself the attempt). PII is
+    redacted before anything else reads the text, so no later stage, topic or log
+    sees it; order ids survive redaction, so classification reads the redacted text.
+    """
+    clean = text if cleaned else clean_text(text)
+    if not clean:
+        raise ValidationError("text is empty after cleaning")
+    if len(clean) > max_chars:
+        raise ValidationError(
+            f"text has {len(clean)} characters after cleaning, more than the limit "
+            f"{max_chars} (FLOWDESK_MAX_TEXT_CHARS)"
+        )
+    injection = detect_injection(text) or detect_injection(clean) or ""
+    redacted = redact(clean)
+    topic, partition, offset = source
+    return Query(
+        query_id=query_id,
+        customer_id=customer_id,
+        channel=channel,
+        text=redacted,
+        received_at=received_at,
+        arrived_ms=arrived_ms,
+        source_topic=topic,
+        source_partition=partition,
+        source_offset=offset,
+        session_id=session_id,
+        intent=classify_intent(redacted),
+        sentiment=sentiment(redacted).label,
+        injection=injection,
+        order_ids=order_ids(redacted),
+        damaged=reports_damage(redacted),
+    )
+
+
 def parse_chat(
     raw: bytes | None,
     *,
@@ -67,20 +121,110 @@ def parse_chat(
 ) -> Query:
     """A chat message as a ``Query``; raises ``InputError`` for anything unusable."""
     message = _validate(ChatMessage, decode_json_object(raw))
-    text = message.text.strip()
-    if not text:
-        raise ValidationError("text is empty")
-    if len(text) > max_chars:
-        raise ValidationError(f"text has {len(text)} characters, more than the limit {max_chars}")
-    return Query(
+    return prepare_query(
         query_id=message.message_id,
         customer_id=message.customer_id,
         channel="chat",
-        text=text,
+        text=message.text,
         received_at=message.sent_at,
         arrived_ms=arrived_ms,
-        source_topic=topic,
-        source_partition=partition,
-        source_offset=offset,
+        source=(topic, partition, offset),
+        max_chars=max_chars,
         session_id=message.session_id,
     )
+
+
+class EmailMessage(BaseModel):
+    """``support.email.inbound`` payload."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    message_id: str = Field(min_length=1)
+    customer_id: str = Field(min_length=1)
+    sender: str = Field("", alias="from")
+    subject: str = ""
+    body: str
+    received_at: str
+
+
+def parse_email(
+    raw: bytes | None,
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    arrived_ms: int,
+    max_chars: int,
+) -> Query:
+    """An e-mail as a ``Query``: quoted mail and signature removed, subject kept."""
+    message = _validate(EmailMessage, decode_json_object(raw))
+    text = normalise_email(message.subject, message.body)
+    return prepare_query(
+        query_id=message.message_id,
+        customer_id=message.customer_id,
+        channel="email",
+        text=text,
+        received_at=message.received_at,
+        arrived_ms=arrived_ms,
+        source=(topic, partition, offset),
+        max_chars=max_chars,
+        cleaned=True,
+    )
+
+
+# --- CRM -------------------------------------------------------------------------------
+
+Tier = Literal["standard", "gold", "vip"]
+
+
+class Customer(BaseModel):
+    """``crm.customers`` payload: a customer's profile (the latest one wins)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    customer_id: str = Field(min_length=1)
+    name: str = ""
+    email: str = ""
+    tier: Tier = "standard"
+    locale: str = "en"
+
+
+class OrderItem(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    sku: str
+    name: str
+    category: str
+    price: float
+
+
+class Order(BaseModel):
+    """``crm.orders`` payload: the latest event per ``order_id`` wins."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    order_id: str = Field(min_length=1)
+    customer_id: str = Field(min_length=1)
+    status: str
+    ordered_at: AwareDatetime
+    delivered_at: AwareDatetime | None = None
+    items: list[OrderItem] = []
+
+    @field_validator("ordered_at", "delivered_at", mode="before")
+    @classmethod
+    def _iso_text(cls, value: Any) -> Any:
+        # pydantic would read a bare number as Unix time; SPEC says ISO-8601 text.
+        if value is None:
+            return value
+        try:
+            return datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            raise ValueError("must be an ISO-8601 timestamp with an offset") from None
+
+
+def parse_customer(raw: bytes | None) -> Customer:
+    return _validate(Customer, decode_json_object(raw))
+
+
+def parse_order(raw: bytes | None) -> Order:
+    return _validate(Order, decode_json_object(raw))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from app.answers import ModelAnswer, parse_answer
+from app.enrich import Context
 from app.errors import InvalidModelOutput, ModelError, ModelUnavailable
 from app.llm import Completion, LLMClient
 from app.metrics import (
@@ -119,6 +120,7 @@ class Inferencer:
         limiter: Any = None,
         cache: Any = None,
         rng: random.Random | None = None,
+        budget_tokens: int = 3000,
     ) -> None:
         if deadline <= 0:
             raise ValueError(f"deadline must be above 0, got {deadline}")
@@ -130,6 +132,7 @@ class Inferencer:
         self.limiter = limiter
         self.cache = cache
         self._rng = rng or random.Random()
+        self.budget_tokens = budget_tokens
 
     @classmethod
     def from_settings(
@@ -148,11 +151,12 @@ class Inferencer:
             deadline=settings.llm_deadline,
             limiter=limiter,
             cache=cache,
+            budget_tokens=settings.prompt_budget_tokens,
         )
 
-    async def answer(self, query: Query) -> Outcome:
+    async def answer(self, query: Query, context: Context | None = None) -> Outcome:
         """The outcome for ``query``; model failures become escalations."""
-        messages = build_messages(query)
+        messages = build_messages(query, context, budget_tokens=self.budget_tokens)
         deadline_at = time.monotonic() + self.deadline
         first_call = [True]
         for ask in range(1, ASKS + 1):

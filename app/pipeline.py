@@ -10,6 +10,7 @@ import uuid
 from datetime import UTC, datetime
 
 from app.answers import ModelAnswer
+from app.pii import redact
 from app.records import Action, Escalation, Outcome, Query, SupportResponse
 
 
@@ -27,6 +28,19 @@ def escalate(query: Query, reason: str) -> Outcome:
     )
 
 
+def pre_model_outcome(query: Query) -> Outcome | None:
+    """The escalation a query gets without asking the model, if any (SPEC section 4).
+
+    An injection attempt never reaches the model; a customer who asks for a person
+    gets one rather than an answer.
+    """
+    if query.injection:
+        return escalate(query, "prompt_injection")
+    if query.intent == "human_request":
+        return escalate(query, "human_requested")
+    return None
+
+
 def response_outcome(
     query: Query,
     answer: ModelAnswer,
@@ -41,7 +55,8 @@ def response_outcome(
         customer_id=query.customer_id,
         channel=query.channel,
         route="response",
-        text=answer.answer.strip(),
+        # The model is untrusted: whatever PII it writes is redacted like the customer's.
+        text=redact(answer.answer.strip()),
         received_at=query.received_at,
         arrived_ms=query.arrived_ms,
         intent=answer.intent,
@@ -49,6 +64,7 @@ def response_outcome(
         model=model,
         model_version=model_version,
         model_latency_ms=round(model_latency_ms, 3),
+        question=query.text,
     )
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from app.enrich import Context
 from app.records import Query
 
 INTENTS = (
@@ -66,17 +67,91 @@ SYSTEM_PROMPT = (
 )
 
 
-def build_messages(query: Query) -> list[dict[str, str]]:
-    """The chat-completions ``messages`` for ``query``."""
+#: Characters per token, for budgets: a rough, conservative average for English.
+CHARS_PER_TOKEN = 4
+
+
+def estimate_tokens(messages: list[dict[str, str]]) -> int:
+    return sum(len(m["content"]) for m in messages) // CHARS_PER_TOKEN + 4 * len(messages)
+
+
+def _untrusted(text: str) -> str:
     # A closing tag inside the text would end the untrusted block early.
-    text = query.text.replace("</customer_message>", "</ customer_message>")
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        {
-            "role": "user",
-            "content": f"Channel: {query.channel}\n<customer_message>\n{text}\n</customer_message>",
-        },
-    ]
+    return text.replace("</customer_message>", "</ customer_message>")
+
+
+def _customer_turn(channel: str, text: str) -> dict[str, str]:
+    block = f"<customer_message>\n{_untrusted(text)}\n</customer_message>"
+    return {"role": "user", "content": f"Channel: {channel}\n{block}"}
+
+
+def describe_order(order: dict[str, Any]) -> str:
+    items = "; ".join(
+        f"{i.get('name', '?')} ({i.get('category', '?')}, {i.get('price', '?')})"
+        for i in order.get("items", [])
+    )
+    delivered = order.get("delivered_at") or "not delivered"
+    return (
+        f"Order {order['order_id']}: status {order.get('status', '?')}, ordered "
+        f"{order.get('ordered_at', '?')}, delivered {delivered}. Items: {items or 'none'}."
+    )
+
+
+def context_lines(context: Context) -> list[str]:
+    """Facts from the tables, most important first (the budget drops from the end)."""
+    lines = []
+    if context.order is not None:
+        lines.append(describe_order(context.order))
+    elif context.unknown_order:
+        lines.append(f"Order {context.unknown_order}: not found for this customer.")
+    else:
+        lines.append("No delivered order on record for this customer.")
+    if context.profile:
+        name = context.profile.get("name") or "unknown"
+        tier = context.profile.get("tier", "standard")
+        locale = context.profile.get("locale", "en")
+        lines.append(f"Customer: {name}, tier {tier}, locale {locale}.")
+    return lines
+
+
+def build_messages(
+    query: Query, context: Context | None = None, *, budget_tokens: int = 3000
+) -> list[dict[str, str]]:
+    """The chat-completions ``messages`` for ``query``, within ``budget_tokens``.
+
+    The system prompt and the customer's message always go. Then the facts from the
+    tables (order, then profile) and the conversation history, newest turn first,
+    as long as the budget lasts: history is what gets trimmed first.
+    """
+    system = {"role": "system", "content": SYSTEM_PROMPT}
+    current = _customer_turn(query.channel, query.text)
+    if context is None:
+        return [system, current]
+    used = estimate_tokens([system, current])
+    facts: list[str] = []
+    for line in context_lines(context):
+        cost = len(line) // CHARS_PER_TOKEN + 1
+        if used + cost > budget_tokens:
+            break
+        facts.append(line)
+        used += cost
+    if facts:
+        system = {
+            "role": "system",
+            "content": SYSTEM_PROMPT + "\n\nFacts from the shop's systems:\n" + "\n".join(facts),
+        }
+    earlier: list[dict[str, str]] = []
+    for turn in reversed(context.history):
+        pair = [
+            _customer_turn(turn.channel, turn.question),
+            {"role": "assistant", "content": turn.answer},
+        ]
+        cost = estimate_tokens(pair)
+        if used + cost > budget_tokens:
+            break
+        earlier[:0] = pair
+        used += cost
+    return [system, *earlier, current]
 
 
 def response_format() -> dict[str, Any]:

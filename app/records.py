@@ -28,6 +28,12 @@ class Query(faust.Record, include_metadata=False, namespace="flowdesk.Query"):
     source_partition: int
     source_offset: int
     session_id: str | None = None
+    # Set by ingest from the cleaned, redacted text (app.classify): deterministic, cheap.
+    intent: str = "other"
+    sentiment: str = "neutral"
+    injection: str = ""  # the injection pattern found, empty when none
+    order_ids: list[str] = []  # order ids the customer mentions, in order
+    damaged: bool = False  # the customer reports the item damaged or defective
 
 
 class Outcome(faust.Record, include_metadata=False, namespace="flowdesk.Outcome"):
@@ -50,6 +56,7 @@ class Outcome(faust.Record, include_metadata=False, namespace="flowdesk.Outcome"
     model: str = ""
     model_version: str = ""
     model_latency_ms: float = 0.0
+    question: str = ""  # the redacted query text, for the conversation history
 
 
 class SupportResponse(faust.Record, include_metadata=False, namespace="flowdesk.SupportResponse"):

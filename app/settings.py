@@ -106,6 +106,14 @@ class Settings(BaseSettings):
     max_text_chars: int = Field(
         8000, ge=1, description="Longest inbound text accepted; longer is dead-lettered."
     )
+    prompt_budget_tokens: int = Field(
+        3000, ge=500, description="Prompt size limit, tokens (chars / 4); history goes first."
+    )
+    history_turns: int = Field(6, ge=0, description="Conversation turns kept per customer.")
+    orders_per_customer: int = Field(20, ge=1, description="Recent orders kept per customer.")
+    voice_call_timeout: float = Field(
+        60.0, gt=0, description="Silence after which an unfinished call expires, s."
+    )
 
     @field_validator("kafka_url")
     @classmethod

@@ -42,6 +42,9 @@ ORDERS = "crm.orders"
 INBOUND = {"chat": CHAT_INBOUND, "email": EMAIL_INBOUND, "voice": VOICE_INBOUND}
 QUERIES = "flowdesk.queries"
 OUTCOMES = "flowdesk.outcomes"
+#: CRM events and voice segments re-keyed by customer (original bytes, source headers).
+CRM = "flowdesk.crm"
+VOICE = "flowdesk.voice"
 RESPONSES = {
     "chat": "support.responses.chat",
     "email": "support.responses.email",
@@ -57,6 +60,8 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(name=CUSTOMERS, role="inbound", compacted=True),
     TopicSpec(name=ORDERS, role="inbound", compacted=True),
     TopicSpec(name=QUERIES, role="internal"),
+    TopicSpec(name=CRM, role="internal"),
+    TopicSpec(name=VOICE, role="internal"),
     TopicSpec(name=OUTCOMES, role="internal"),
     *(TopicSpec(name=name, role="outbound") for name in RESPONSES.values()),
     TopicSpec(name=ESCALATIONS, role="outbound"),
@@ -80,6 +85,12 @@ def _faust_topic(name: str) -> faust.TopicT:
 
 
 chat_inbound_topic = _faust_topic(CHAT_INBOUND)
+email_inbound_topic = _faust_topic(EMAIL_INBOUND)
+voice_inbound_topic = _faust_topic(VOICE_INBOUND)
+customers_topic = _faust_topic(CUSTOMERS)
+orders_topic = _faust_topic(ORDERS)
+crm_topic = _faust_topic(CRM)
+voice_topic = _faust_topic(VOICE)
 queries_topic = _faust_topic(QUERIES)
 outcomes_topic = _faust_topic(OUTCOMES)
 response_topics = {channel: _faust_topic(name) for channel, name in RESPONSES.items()}
@@ -89,6 +100,12 @@ dlq_topic = _faust_topic(DLQ)
 #: Every Faust topic object; the worker declares them all when it starts.
 ALL_FAUST_TOPICS = (
     chat_inbound_topic,
+    email_inbound_topic,
+    voice_inbound_topic,
+    customers_topic,
+    orders_topic,
+    crm_topic,
+    voice_topic,
     queries_topic,
     outcomes_topic,
     *response_topics.values(),

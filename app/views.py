@@ -1,4 +1,4 @@
-"""The worker's web endpoints (SPEC section 6): liveness, readiness, metrics."""
+"""The worker's web endpoints (SPEC section 6): liveness, readiness, metrics, customers."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.main import app
+from tables.crm import customers, orders
+from tables.history import history
 
 
 def readiness() -> tuple[bool, dict[str, object]]:
@@ -38,3 +40,28 @@ async def ready(self: View, request: Request) -> Response:
 async def metrics(self: View, request: Request) -> Response:
     # aiohttp refuses a charset inside ``content_type``; a header may carry one.
     return self.bytes(generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+@app.page("/customers/{customer_id}")
+@app.table_route(table=customers, match_info="customer_id")
+async def customer(self: View, request: Request, customer_id: str) -> Response:
+    """What the tables hold for one customer, from the worker that owns the key.
+
+    Any worker answers: Faust forwards the request to the owner of the key's
+    partition (the same for all three tables: they share the key and its bytes).
+    """
+    key = customer_id.encode()
+    profile = customers.get(key)
+    recent = sorted(
+        (orders.get(key) or {}).values(), key=lambda o: o.get("ordered_at", ""), reverse=True
+    )
+    turns = history.get(key) or []
+    body = {
+        "customer_id": customer_id,
+        "profile": profile,
+        "orders": recent,
+        "history": turns,
+        "served_by": app.conf.canonical_url.port,
+    }
+    found = profile is not None or bool(recent) or bool(turns)
+    return self.json(body, status=200 if found else 404)

@@ -1,0 +1,88 @@
+"""CRM: customer profiles and orders into the tables the enrichment reads.
+
+``crm.customers`` and ``crm.orders`` may be keyed any way upstream, so their
+messages are first re-keyed by customer onto ``flowdesk.crm`` (original bytes,
+with where they came from); one agent then applies them to the tables, on the
+partition that also carries that customer's queries.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from faust import StreamT
+
+from app.dlq import dead_letter, source_headers, source_of
+from app.enrich import upsert_order
+from app.errors import InputError
+from app.inbound import Customer, Order, parse_customer, parse_order
+from app.main import app
+from app.metrics import EVENTS
+from app.settings import get_settings
+from app.topics import CUSTOMERS, ORDERS, crm_topic, customers_topic, orders_topic
+from tables.crm import customers, orders
+
+logger = logging.getLogger(__name__)
+settings = get_settings()
+
+Parser = Callable[[bytes | None], Customer | Order]
+
+
+async def _rekey(stream: StreamT, parse: Parser) -> None:
+    async for event in stream.events():
+        message = event.message
+        try:
+            record = parse(message.value)
+        except InputError as exc:
+            await dead_letter(event, exc)
+            continue
+        except Exception as exc:  # a bug must not stop the stream: park the message
+            logger.exception("crm re-key failed on %s@%s", message.topic, message.offset)
+            await dead_letter(event, exc)
+            continue
+        headers = source_headers(
+            topic=message.topic, partition=message.partition, offset=message.offset
+        )
+        await crm_topic.send(key=record.customer_id.encode(), value=message.value, headers=headers)
+
+
+@app.agent(customers_topic)
+async def rekey_customers(stream: StreamT) -> None:
+    await _rekey(stream, parse_customer)
+
+
+@app.agent(orders_topic)
+async def rekey_orders(stream: StreamT) -> None:
+    await _rekey(stream, parse_order)
+
+
+@app.agent(crm_topic)
+async def apply_crm(stream: StreamT) -> None:
+    """Apply each CRM event to its table. One event at a time: tables are written here."""
+    async for event in stream.events():
+        message = event.message
+        topic, _, _ = source_of(message)
+        try:
+            if topic == CUSTOMERS:
+                customer = parse_customer(message.value)
+                customers[customer.customer_id.encode()] = customer.model_dump(mode="json")
+            elif topic == ORDERS:
+                order = parse_order(message.value)
+                key = order.customer_id.encode()
+                # Assigned back as a new dict: a value changed in place misses the changelog.
+                orders[key] = upsert_order(
+                    orders.get(key),
+                    order.model_dump(mode="json"),
+                    keep=settings.orders_per_customer,
+                )
+            else:
+                raise InputError(f"no table for CRM messages from {topic!r}")
+        except InputError as exc:
+            await dead_letter(event, exc)
+            continue
+        except Exception as exc:  # a bug must not stop the stream: park the message
+            logger.exception("crm update failed on %s@%s", message.topic, message.offset)
+            await dead_letter(event, exc)
+            continue
+        EVENTS.labels(stage="crm", result=topic).inc()

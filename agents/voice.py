@@ -1,0 +1,169 @@
+"""Voice: segments assembled into one query per call, in a changelog-backed table.
+
+Segments arrive re-keyed by customer on ``flowdesk.voice`` (``agents.ingest``), so
+all of a call's segments, and its table entry, are on one partition. The plain
+rules (order, duplicates, completion, expiry) are in ``app.voice``; this agent
+keeps the table and sends what they decide. It handles one event at a time, which
+is what allows it to write the table.
+
+Expiry is driven through the log: the leader sends a tick to every partition of
+``flowdesk.voice`` every few seconds, and the owner of that partition sweeps its
+calls while handling the tick, so table writes (and their changelog records) happen
+inside an event of the right partition, as Faust requires.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from faust import StreamT
+from faust.types import EventT
+
+from app.dlq import dead_letter, header_dict, send_dead_letter, source_of
+from app.errors import CallAbandoned, InputError, ValidationError, VoiceCallError
+from app.inbound import prepare_query
+from app.main import app
+from app.metrics import EVENTS
+from app.settings import get_settings
+from app.topics import queries_topic, voice_topic
+from app.voice import (
+    StoredSegment,
+    Utterance,
+    VoiceCall,
+    add_segment,
+    expire,
+    parse_voice_segment,
+    stored_segments,
+)
+from app.wire import query_codec
+from tables.voice import voice_calls
+
+logger = logging.getLogger(__name__)
+settings = get_settings()
+
+TICK_HEADER = "flowdesk.tick"
+TIMEOUT_MS = round(settings.voice_call_timeout * 1000)
+#: How often calls are checked for expiry: a quarter of the timeout, within 0.5-15 s.
+SWEEP_INTERVAL = min(max(settings.voice_call_timeout / 4, 0.5), 15.0)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@app.timer(interval=SWEEP_INTERVAL, on_leader=True)
+async def voice_ticks() -> None:
+    """One tick per ``flowdesk.voice`` partition; each owner sweeps its own calls."""
+    for partition in range(settings.topic_partitions):
+        await voice_topic.send(value=b"", partition=partition, headers=[(TICK_HEADER, b"1")])
+
+
+@app.agent(voice_topic)
+async def assemble_voice(stream: StreamT) -> None:
+    async for event in stream.events():
+        message = event.message
+        try:
+            headers = header_dict(message)
+            if TICK_HEADER in headers:
+                await sweep(message.partition)
+            else:
+                arrived = int(headers.get("arrived_ms", b"0") or 0) or now_ms()
+                await on_segment(event, arrived)
+        except InputError as exc:
+            await dead_letter(event, exc)
+        except Exception as exc:  # a bug must not stop the stream: park the message
+            logger.exception("voice assembly failed on %s@%s", message.topic, message.offset)
+            await dead_letter(event, exc)
+
+
+def _store(call: VoiceCall, partition: int) -> None:
+    voice_calls[call.call_id.encode()] = {"partition": partition, "call": call.to_dict()}
+
+
+async def on_segment(event: EventT, arrived_ms: int) -> None:
+    message = event.message
+    raw = message.value or b""
+    segment = parse_voice_segment(raw)
+    key = segment.call_id.encode()
+    stored: dict[str, Any] | None = voice_calls.get(key)
+    call = VoiceCall.from_dict(stored["call"]) if stored else None
+    result = add_segment(
+        call,
+        segment,
+        raw=raw.decode("utf-8"),
+        source=source_of(message),
+        now_ms=arrived_ms,
+        max_chars=settings.max_text_chars,
+    )
+    if result.call is not call:
+        _store(result.call, message.partition)
+    EVENTS.labels(stage="voice", result=result.note).inc()
+    if result.note == "conflict" or (
+        result.note == "late" and call is not None and segment.seq not in call.segments
+    ):
+        # A segment whose words no answer used: park it, with why.
+        raise VoiceCallError(f"segment {segment.seq} of call {segment.call_id}: {result.reason}")
+    if result.utterance is not None:
+        await answer(result.call, result.utterance, completed_ms=arrived_ms)
+
+
+async def answer(call: VoiceCall, utterance: Utterance, *, completed_ms: int) -> None:
+    """Send the call's query; a call that cannot be one has its segments dead-lettered."""
+    first = stored_segments(call)[0]
+    try:
+        if utterance.too_long:
+            raise ValidationError(
+                f"call transcript has {len(utterance.text)} characters, more than the limit "
+                f"{settings.max_text_chars} (FLOWDESK_MAX_TEXT_CHARS)"
+            )
+        query = prepare_query(
+            query_id=utterance.call_id,
+            customer_id=utterance.customer_id,
+            channel="voice",
+            text=utterance.text,
+            received_at=utterance.first_at,
+            # Latency counts from the moment the call could be answered.
+            arrived_ms=completed_ms,
+            source=first.source,
+            max_chars=settings.max_text_chars,
+        )
+    except InputError as exc:
+        await _dead_letter_segments(stored_segments(call), exc)
+        return
+    await queries_topic.send(key=query.customer_id.encode(), value=query_codec.encode(query))
+    EVENTS.labels(stage="ingest", result="voice").inc()
+
+
+async def _dead_letter_segments(segments: tuple[StoredSegment, ...], error: InputError) -> None:
+    for segment in segments:
+        await send_dead_letter(
+            key=None, value=segment.raw.encode("utf-8"), error=error, source=segment.source
+        )
+
+
+async def sweep(partition: int) -> None:
+    """Expire this partition's silent calls: answer, abandon or forget each."""
+    now = now_ms()
+    for key, value in list(voice_calls.items()):
+        if value.get("partition") != partition:
+            continue
+        call = VoiceCall.from_dict(value["call"])
+        result = expire(call, now_ms=now, timeout_ms=TIMEOUT_MS, max_chars=settings.max_text_chars)
+        if result is None:
+            continue
+        if result.delete:
+            del voice_calls[key]
+            continue
+        _store(result.call, partition)
+        if result.action == "answered" and result.utterance is not None:
+            EVENTS.labels(stage="voice", result="expired_answered").inc()
+            await answer(result.call, result.utterance, completed_ms=now)
+        elif result.action == "abandoned":
+            EVENTS.labels(stage="voice", result="abandoned").inc()
+            error = CallAbandoned(
+                f"call {call.call_id} went silent for {TIMEOUT_MS / 1000:g} s without its "
+                f"final segment; {len(result.dead_letters)} segment(s) dead-lettered"
+            )
+            await _dead_letter_segments(result.dead_letters, error)

@@ -1,0 +1,108 @@
+"""What the tables add to a query: the customer's profile, the order in question, history.
+
+Plain functions over the plain values the tables hold (dicts and lists, as their
+JSON changelogs carry them), so enrichment is tested without Kafka. The agents read
+and write the tables; these functions decide what goes in and what comes out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from app.records import Query
+
+
+@dataclass(frozen=True, kw_only=True)
+class Turn:
+    """One answered query of a conversation."""
+
+    query_id: str
+    arrived_ms: int
+    channel: str
+    question: str  # the redacted query text
+    answer: str
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> Turn:
+        return cls(**{k: value[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Context:
+    """Everything the tables know that bears on one query."""
+
+    profile: dict[str, Any] | None = None
+    order: dict[str, Any] | None = None
+    #: True when the customer named an order id this customer does not have.
+    unknown_order: str | None = None
+    history: list[Turn] = field(default_factory=list)
+
+
+def add_turn(turns: list[dict[str, Any]] | None, turn: Turn, *, keep: int) -> list[dict[str, Any]]:
+    """``turns`` with ``turn`` in arrival order, once per query id, the last ``keep``."""
+    if keep < 0:
+        raise ValueError(f"keep must be 0 or more, got {keep}")
+    kept = [t for t in (turns or []) if t.get("query_id") != turn.query_id]
+    kept.append(asdict(turn))
+    kept.sort(key=lambda t: t.get("arrived_ms", 0))
+    return kept[-keep:] if keep else []
+
+
+def history_before(turns: list[dict[str, Any]] | None, query: Query) -> list[Turn]:
+    """The turns that came before ``query``, oldest first.
+
+    A query processed again after a crash sees the same history as the first time
+    (its own turn and later ones are left out), so its prompt, and the result
+    cache's key, do not change.
+    """
+    return [
+        Turn.from_dict(t)
+        for t in turns or []
+        if t.get("query_id") != query.query_id and t.get("arrived_ms", 0) < query.arrived_ms
+    ]
+
+
+def upsert_order(
+    orders: dict[str, dict[str, Any]] | None, order: dict[str, Any], *, keep: int
+) -> dict[str, dict[str, Any]]:
+    """``orders`` with ``order`` replacing any earlier event of its id; the ``keep``
+    most recent by ``ordered_at``."""
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, got {keep}")
+    merged = {**(orders or {}), order["order_id"]: order}
+    if len(merged) <= keep:
+        return merged
+    newest = sorted(merged.values(), key=_ordered_at, reverse=True)[:keep]
+    return {o["order_id"]: o for o in newest}
+
+
+def pick_order(
+    orders: dict[str, dict[str, Any]] | None, mentioned: list[str]
+) -> tuple[dict[str, Any] | None, str | None]:
+    """The order a query is about, and the first mentioned id the customer does not have.
+
+    SPEC section 4: the order whose id the customer mentions, else the customer's
+    most recent delivered one (by ``delivered_at``).
+    """
+    orders = orders or {}
+    unknown = None
+    for order_id in mentioned:
+        if order_id in orders:
+            return orders[order_id], None
+        unknown = unknown or order_id
+    if unknown is not None:
+        return None, unknown
+    delivered = [o for o in orders.values() if o.get("delivered_at")]
+    if not delivered:
+        return None, None
+    return max(delivered, key=lambda o: _parse(o["delivered_at"])), None
+
+
+def _ordered_at(order: dict[str, Any]) -> datetime:
+    return _parse(order["ordered_at"])
+
+
+def _parse(value: str) -> datetime:
+    return datetime.fromisoformat(value)
