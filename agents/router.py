@@ -1,21 +1,28 @@
-"""Router: each outcome to its public topic: a channel's responses or escalations."""
+"""Router: each outcome to its public topic: a channel's responses or escalations.
+
+Exactly one outcome per query id: the ``routed`` table remembers the query ids
+whose outcome was written, so a query processed again (inference is at least once)
+is not answered twice.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
 
 from faust import StreamT
 
 from app.dlq import dead_letter
-from app.enrich import Turn, add_turn
+from app.enrich import Turn, add_turn, already_routed, mark_routed
 from app.errors import InputError, ValidationError
 from app.main import app
-from app.metrics import ESCALATIONS, EVENTS
+from app.metrics import DUPLICATE_OUTCOMES, ESCALATIONS, EVENTS
 from app.pipeline import to_escalation, to_response
 from app.settings import get_settings
 from app.topics import escalations_topic, outcomes_topic, response_topics
 from app.wire import escalation_codec, outcome_codec, response_codec
 from tables.history import history
+from tables.routed import routed
 
 logger = logging.getLogger(__name__)
 settings = get_settings()
@@ -39,10 +46,22 @@ async def route(stream: StreamT) -> None:
         except InputError as exc:
             await dead_letter(event, exc)
             continue
-        # Faust flushes the producer before it commits an offset, so this send is
-        # on the broker before the outcome's offset is acknowledged.
         key = outcome.customer_id.encode()
+        if already_routed(routed.get(key), outcome.query_id):
+            # A replay (after a crash or a rebalance) of a query already answered.
+            DUPLICATE_OUTCOMES.inc()
+            continue
+        # Faust flushes the producer before it commits an offset, so this send is
+        # on the broker before the outcome's offset is acknowledged. The record of it
+        # comes after the send: a crash between the two repeats the outcome rather
+        # than losing it.
         await topic.send(key=key, value=value)
+        routed[key] = mark_routed(
+            routed.get(key),
+            outcome.query_id,
+            now_ms=int(time.time() * 1000),
+            ttl_ms=settings.outcome_dedupe_ttl * 1000,
+        )
         if outcome.route == "response" and settings.history_turns:
             # This agent runs one event at a time, so it may write the table.
             turn = Turn(

@@ -106,3 +106,17 @@ def _ordered_at(order: dict[str, Any]) -> datetime:
 
 def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+def already_routed(routed: dict[str, int] | None, query_id: str) -> bool:
+    return routed is not None and query_id in routed
+
+
+def mark_routed(
+    routed: dict[str, int] | None, query_id: str, *, now_ms: int, ttl_ms: int
+) -> dict[str, int]:
+    """``routed`` with ``query_id`` added and entries older than ``ttl_ms`` dropped."""
+    horizon = now_ms - ttl_ms
+    kept = {q: at for q, at in (routed or {}).items() if at >= horizon}
+    kept[query_id] = now_ms
+    return kept

@@ -37,3 +37,7 @@ DEAD_LETTERS = Counter(
     "flowdesk_dlq_total", "Messages dead-lettered, by error type.", ["error_type"]
 )
 ESCALATIONS = Counter("flowdesk_escalations_total", "Escalations, by reason.", ["reason"])
+DUPLICATE_OUTCOMES = Counter(
+    "flowdesk_duplicate_outcomes_total",
+    "Outcomes of queries already routed (replays), not written again.",
+)

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     prompt_budget_tokens: int = Field(
         3000, ge=500, description="Prompt size limit, tokens (chars / 4); history goes first."
     )
+    outcome_dedupe_ttl: int = Field(
+        7 * 86_400, ge=60, description="How long a routed query id is remembered, s."
+    )
     history_turns: int = Field(6, ge=0, description="Conversation turns kept per customer.")
     orders_per_customer: int = Field(20, ge=1, description="Recent orders kept per customer.")
     voice_call_timeout: float = Field(

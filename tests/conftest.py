@@ -178,6 +178,14 @@ async def http_json(url: str, method: str = "GET", payload: Any = None) -> tuple
         return resp.status, await resp.json(content_type=None)
 
 
+async def http_text(url: str) -> tuple[int, str]:
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
+        session.get(url) as resp,
+    ):
+        return resp.status, await resp.text()
+
+
 def chat_message(customer_id: str, text: str, *, message_id: str | None = None) -> dict[str, Any]:
     return {
         "message_id": message_id or uuid.uuid4().hex,

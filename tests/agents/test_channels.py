@@ -9,7 +9,15 @@ import uuid
 from typing import Any
 
 import pytest
-from conftest import Cluster, StartWorker, chat_message, collect, http_json, send_json
+from conftest import (
+    Cluster,
+    StartWorker,
+    chat_message,
+    collect,
+    http_json,
+    http_text,
+    send_json,
+)
 
 from app.codecs import make_codec
 from app.records import Escalation, SupportResponse
@@ -249,3 +257,27 @@ async def test_tables_recover_after_a_restart_and_any_worker_answers_for_any_key
     assert await until(both_answer_everything, within=60), "recovered, and routed by key"
     served = {(await customer_view(second, cid))[1]["served_by"] for cid in ids}
     assert len(served) == 2, "the keys are split between the two workers"
+
+
+async def test_a_query_sent_three_times_is_answered_once_and_paid_for_once(
+    cluster: Cluster, start_worker: StartWorker, producer
+) -> None:
+    worker = start_worker()
+    run = uuid.uuid4().hex[:8]
+    message = chat_message(f"D-{run}", f"Where is my parcel, order ORD-777777? {run}")
+    for _ in range(3):
+        await send_json(producer, CHAT_INBOUND, message)
+    qid = message["message_id"]
+    await collect(
+        cluster.bootstrap,
+        [RESPONSES["chat"]],
+        want=lambda ms: bool(by_query(ms, RESPONSE, {qid})),
+        within=60,
+    )
+    await asyncio.sleep(3)
+    messages = await collect(cluster.bootstrap, [RESPONSES["chat"]], want=lambda _: False, within=2)
+    assert len(by_query(messages, RESPONSE, {qid})[qid]) == 1, "one answer per query id"
+    calls = [r for r in await sim_requests(cluster) if run in prompt_text(r)]
+    assert len(calls) == 1, "the repeats read the cached answer"
+    _, text = await http_text(worker.address + "metrics")
+    assert "flowdesk_duplicate_outcomes_total 2.0" in text

@@ -7,7 +7,16 @@ from typing import Any
 import pytest
 from factories import make_query
 
-from app.enrich import Context, Turn, add_turn, history_before, pick_order, upsert_order
+from app.enrich import (
+    Context,
+    Turn,
+    add_turn,
+    already_routed,
+    history_before,
+    mark_routed,
+    pick_order,
+    upsert_order,
+)
 from app.prompts import build_messages, estimate_tokens
 
 
@@ -118,3 +127,13 @@ def test_context_goes_into_the_prompt_and_history_is_trimmed_first() -> None:
 def test_an_unknown_order_is_said_to_the_model() -> None:
     messages = build_messages(make_query(), Context(unknown_order="ORD-999999"))
     assert "ORD-999999: not found" in messages[0]["content"]
+
+
+def test_routed_query_ids_are_remembered_for_the_ttl() -> None:
+    routed = mark_routed(None, "q1", now_ms=1_000, ttl_ms=500)
+    assert already_routed(routed, "q1") and not already_routed(routed, "q2")
+    assert not already_routed(None, "q1")
+    routed = mark_routed(routed, "q2", now_ms=1_400, ttl_ms=500)
+    assert set(routed) == {"q1", "q2"}
+    routed = mark_routed(routed, "q3", now_ms=1_501, ttl_ms=500)
+    assert set(routed) == {"q2", "q3"}, "q1 is older than the ttl"
