@@ -6,10 +6,11 @@ dates, times, prices, years and quantities are left as they are: the pipeline's 
 read them.
 
 Each kind is looked for in a working copy of the text in which what was already found
-(and every order id) is masked by a bracketed stand-in of the same length, so offsets
-stay those of the text and a digit is never claimed twice. The stand-ins begin with
-``[`` and end with ``]`` like the placeholders, so text next to a masked span is read
-as it will be next to the placeholder: this is what keeps ``redact`` idempotent.
+(and every order id, and for phones every date) is masked by a bracketed stand-in of
+the same length, so offsets stay those of the text and a digit is never claimed twice.
+The stand-ins begin with ``[`` and end with ``]`` like the placeholders, so text next to
+a masked span is read as it will be next to the placeholder: this is what keeps
+``redact`` idempotent.
 """
 
 from __future__ import annotations
@@ -70,11 +71,14 @@ _DATE = re.compile(
 # ("12.50", "10:30"); a group glued to a word at its end is dropped afterwards. A "+"
 # starts a run whatever precedes it: what precedes may be redacted, and the run must
 # read the same next to a placeholder.
-_PHONE_RUN = re.compile(
-    r"(?:\+|(?<!\w)(?<!\w[-/])(?<!\d[.,:]))"
-    r"(?:\(\d{1,5}\)|\d+)"
+_PHONE_DIGITS = (
+    r"\+?(?:\(\d{1,5}\)|\d+)"
     r"(?:(?:[ ./-]|(?<=\))|(?=\())(?:\(\d{1,5}\)|\d+))*"
 )
+_PHONE_RUN = re.compile(r"(?:(?=\+)|(?<!\w)(?<!\w[-/])(?<!\d[.,:]))" + _PHONE_DIGITS)
+# A run one character after a phone number, read as it will be once that number is a
+# placeholder: the look-behind then sees "]" where the number's last digit was.
+_PHONE_RUN_AFTER_PHONE = re.compile(r"(?<!\w)" + _PHONE_DIGITS)
 _PHONE_GROUP = re.compile(r"\(\d{1,5}\)|\d+")
 # A phone number rarely has more than six groups ("+33 6 12 34 56 78"); looking at no
 # more than eight at a time keeps long lists of numbers cheap.
@@ -88,7 +92,7 @@ _YEAR = re.compile(r"(?:19|20)\d\d")
 def luhn_valid(digits: str) -> bool:
     """Whether ``digits`` passes the Luhn check; spaces and dashes in it are ignored.
 
-    Anything else than digits (or an empty string) fails.
+    Anything but digits (or an empty string) fails.
     """
     number = digits.replace(" ", "").replace("-", "")
     if not number.isdecimal():
@@ -206,26 +210,39 @@ def _longest_card(
 
 
 def _phone_spans(work: str) -> Iterator[tuple[int, int]]:
-    for run in _PHONE_RUN.finditer(work):
-        groups = [m.span() for m in _PHONE_GROUP.finditer(work, run.start(), run.end())]
-        after = work[run.end() : run.end() + 1]
-        beyond = work[run.end() + 1 : run.end() + 2]
-        if (
-            _glued(after)
-            or (after in ("-", "/") and _glued(beyond))
-            or (after in (".", ",", ":") and beyond.isdecimal())
-        ):
-            groups.pop()
-        first = 0
-        while first < len(groups):
-            # The "+" belongs to the first group only.
-            start = run.start() if first == 0 else groups[first][0]
-            last = _longest_phone(work, start, groups, first)
-            if last is None:
-                first += 1
-                continue
-            yield start, groups[last][1]
-            first = last + 1
+    run = _PHONE_RUN.search(work)
+    while run:
+        last_end = None
+        for start, end in _phones_in_run(work, run):
+            yield start, end
+            last_end = end
+        following = None
+        # A "+" right after the number starts a run anyway, and is found by the search.
+        if last_end == run.end() and work[last_end : last_end + 1] != "+":
+            following = _PHONE_RUN_AFTER_PHONE.match(work, last_end + 1)
+        run = following or _PHONE_RUN.search(work, run.end())
+
+
+def _phones_in_run(work: str, run: re.Match[str]) -> Iterator[tuple[int, int]]:
+    groups = [m.span() for m in _PHONE_GROUP.finditer(work, run.start(), run.end())]
+    after = work[run.end() : run.end() + 1]
+    beyond = work[run.end() + 1 : run.end() + 2]
+    if (
+        _glued(after)
+        or (after in ("-", "/") and _glued(beyond))
+        or (after in (".", ",", ":") and beyond.isdecimal())
+    ):
+        groups.pop()
+    first = 0
+    while first < len(groups):
+        # The "+" belongs to the first group only.
+        start = run.start() if first == 0 else groups[first][0]
+        last = _longest_phone(work, start, groups, first)
+        if last is None:
+            first += 1
+            continue
+        yield start, groups[last][1]
+        first = last + 1
 
 
 def _longest_phone(work: str, start: int, groups: list[tuple[int, int]], first: int) -> int | None:

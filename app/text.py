@@ -54,7 +54,7 @@ _PARAGRAPH_ELEMENTS = frozenset(
 )
 _CELL_ELEMENTS = frozenset({"td", "th"})
 # Stand-ins for the breaks tags make, resolved once all tags are gone. They are control
-# characters, so none is left in the text when the tags are replaced.
+# characters, which are dropped before tags are replaced: the text holds none of its own.
 _LINE, _PARAGRAPH, _BR = "\x01", "\x02", "\x03"
 # Tags around blocks are laid out on their own lines in HTML sources, and mail clients
 # nest blocks ("<div><div>"): a run of them with the space around it is one break.
@@ -84,8 +84,8 @@ def clean_text(text: str) -> str:
     cleaning is repeated until nothing changes.
     """
     cleaned = _clean_once(text)
-    # Every pass after the first only removes characters, so each change shortens the
-    # text; the length check makes the loop's end certain all the same.
+    # A further pass changes the text only by unescaping or removing something, which
+    # shortens it; the length check makes the loop's end certain all the same.
     while (again := _clean_once(cleaned)) != cleaned and len(again) < len(cleaned):
         cleaned = again
     return cleaned
@@ -155,9 +155,9 @@ def normalise_email(subject: str, body: str) -> str:
     """What the customer wrote in a mail: the subject, a blank line, then the body.
 
     Reply prefixes (``Re:``, ``Fwd:``, ``AW:``, ...) are taken off the subject. From the
-    body go the quoted lines (``>``), and from the first of these lines to the end: an
+    body go the quoted lines (``>``), and everything from the first of these on: an
     attribution (``On ... wrote:``, on one line or wrapped over two), a signature
-    delimiter (``-- `` or ``--``) and an ``-----Original Message-----`` separator.
+    delimiter (``-- `` or ``--``) or an ``-----Original Message-----`` separator.
     The lines are looked at both as written and once cleaned, so a quote or a
     signature in an HTML body is found too. Subject and body come out cleaned by
     ``clean_text``; the result may be empty.
