@@ -22,7 +22,7 @@ from app.enrich import Context, history_before, pick_order
 from app.errors import InputError
 from app.main import app
 from app.metrics import EVENTS
-from app.pipeline import pre_model_outcome
+from app.pipeline import finalize, pre_model_outcome
 from app.records import Query
 from app.settings import get_settings
 from app.topics import outcomes_topic, queries_topic
@@ -52,7 +52,10 @@ async def handle(stream: StreamT, event: EventT) -> None:
     message = event.message
     try:
         query = query_codec.decode(message.value or b"")
-        outcome = pre_model_outcome(query) or await inferencer.answer(query, context_for(query))
+        context = context_for(query)
+        outcome = pre_model_outcome(query, context)
+        if outcome is None:
+            outcome = finalize(await inferencer.answer(query, context), query, context)
     except InputError as exc:
         await dead_letter(event, exc)
         EVENTS.labels(stage="inference", result="dead_letter").inc()

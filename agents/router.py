@@ -46,6 +46,10 @@ async def route(stream: StreamT) -> None:
         except InputError as exc:
             await dead_letter(event, exc)
             continue
+        except Exception as exc:  # a bug must not stop the stream: park the message
+            logger.exception("routing failed on %s@%s", event.message.topic, event.message.offset)
+            await dead_letter(event, exc)
+            continue
         key = outcome.customer_id.encode()
         if already_routed(routed.get(key), outcome.query_id):
             # A replay (after a crash or a rebalance) of a query already answered.

@@ -16,13 +16,15 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 
 from app.answers import ModelAnswer, parse_answer
 from app.enrich import Context
 from app.errors import InvalidModelOutput, ModelError, ModelUnavailable
+from app.guard import check_answer
 from app.llm import Completion, LLMClient
 from app.metrics import (
     BREAKER_STATE,
@@ -106,6 +108,11 @@ def endpoints_from(settings: Settings) -> tuple[Endpoint, Endpoint | None]:
     return primary, fallback
 
 
+def validate_answer(content: str, *, allowed_link_domains: frozenset[str]) -> ModelAnswer:
+    """The model's reply parsed against the schema, then checked as untrusted input."""
+    return check_answer(parse_answer(content), allowed_link_domains=allowed_link_domains)
+
+
 class Inferencer:
     """Answers queries through the model endpoints, as resiliently as configured."""
 
@@ -121,6 +128,7 @@ class Inferencer:
         cache: Any = None,
         rng: random.Random | None = None,
         budget_tokens: int = 3000,
+        validate: Callable[[str], ModelAnswer] = parse_answer,
     ) -> None:
         if deadline <= 0:
             raise ValueError(f"deadline must be above 0, got {deadline}")
@@ -133,6 +141,8 @@ class Inferencer:
         self.cache = cache
         self._rng = rng or random.Random()
         self.budget_tokens = budget_tokens
+        #: Model content to a checked answer; raises ``InvalidModelOutput`` (re-asked).
+        self.validate = validate
 
     @classmethod
     def from_settings(
@@ -152,6 +162,7 @@ class Inferencer:
             limiter=limiter,
             cache=cache,
             budget_tokens=settings.prompt_budget_tokens,
+            validate=partial(validate_answer, allowed_link_domains=settings.link_domains),
         )
 
     async def answer(self, query: Query, context: Context | None = None) -> Outcome:
@@ -226,11 +237,11 @@ class Inferencer:
                 cached = await self._cached(key) if use_cache else None
                 if cached is not None:
                     hit = Completion(content=cached, model=endpoint.model, latency_ms=0.0)
-                    return parse_answer(cached), hit, endpoint
+                    return self.validate(cached), hit, endpoint
                 completion = await self._call(
                     query, endpoint, messages, fmt, deadline_at, first_call
                 )
-                answer = parse_answer(completion.content)  # invalid: the caller re-asks
+                answer = self.validate(completion.content)  # invalid: the caller re-asks
                 if key is not None:
                     await self._redis("cache_put", self.cache.put(key, completion.content))
                 return answer, completion, endpoint

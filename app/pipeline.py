@@ -9,9 +9,12 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-from app.answers import ModelAnswer
+from app.answers import ModelAnswer, ProposedAction
+from app.enrich import Context
+from app.formatting import format_answer
 from app.pii import redact
 from app.records import Action, Escalation, Outcome, Query, SupportResponse
+from app.rules import apply_rules
 
 
 def escalate(query: Query, reason: str) -> Outcome:
@@ -28,17 +31,46 @@ def escalate(query: Query, reason: str) -> Outcome:
     )
 
 
-def pre_model_outcome(query: Query) -> Outcome | None:
+def pre_model_outcome(query: Query, context: Context | None = None) -> Outcome | None:
     """The escalation a query gets without asking the model, if any (SPEC section 4).
 
     An injection attempt never reaches the model; a customer who asks for a person
-    gets one rather than an answer.
+    gets one rather than an answer; a return request with no order to decide on
+    goes to a person without paying for a call whose answer the rules would drop.
     """
     if query.injection:
         return escalate(query, "prompt_injection")
     if query.intent == "human_request":
         return escalate(query, "human_requested")
+    if context is not None and query.intent == "return" and context.order is None:
+        return escalate(query, "no_order")
     return None
+
+
+def finalize(outcome: Outcome, query: Query, context: Context | None) -> Outcome:
+    """A response outcome with the business rules applied and formatted for its channel.
+
+    The rules (``app.rules``) have the last word on returns, whatever the model
+    proposed; the text is then shaped for the channel (``app.formatting``).
+    """
+    if outcome.route != "response":
+        return outcome
+    context = context or Context()
+    proposed = ModelAnswer.model_construct(
+        answer=outcome.text,
+        intent=outcome.intent,
+        actions=[
+            ProposedAction(type=a.type, order_id=a.order_id, detail=a.detail)
+            for a in outcome.actions
+        ],
+        confidence=0.5,
+    )
+    result = apply_rules(query, proposed, order=context.order, unknown_order=context.unknown_order)
+    if result.escalate:
+        return escalate(query, result.escalate)
+    name = (context.profile or {}).get("name") or None
+    text = format_answer(result.text, channel=query.channel, customer_name=name)
+    return outcome.derive(text=text, intent=result.intent, actions=list(result.actions))
 
 
 def response_outcome(

@@ -109,6 +109,9 @@ class Settings(BaseSettings):
     prompt_budget_tokens: int = Field(
         3000, ge=500, description="Prompt size limit, tokens (chars / 4); history goes first."
     )
+    allowed_link_domains: str = Field(
+        "shop.example", description="Domains (comma-separated) answers may link to."
+    )
     outcome_dedupe_ttl: int = Field(
         7 * 86_400, ge=60, description="How long a routed query id is remembered, s."
     )
@@ -117,6 +120,12 @@ class Settings(BaseSettings):
     voice_call_timeout: float = Field(
         60.0, gt=0, description="Silence after which an unfinished call expires, s."
     )
+
+    @property
+    def link_domains(self) -> frozenset[str]:
+        return frozenset(
+            d.strip().lower() for d in self.allowed_link_domains.split(",") if d.strip()
+        )
 
     @field_validator("kafka_url")
     @classmethod
