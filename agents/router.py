@@ -19,6 +19,7 @@ from app.main import app
 from app.metrics import DUPLICATE_OUTCOMES, ESCALATIONS, EVENTS
 from app.pipeline import to_escalation, to_response
 from app.settings import get_settings
+from app.status import RECENT
 from app.topics import escalations_topic, outcomes_topic, response_topics
 from app.wire import escalation_codec, outcome_codec, response_codec
 from tables.history import history
@@ -77,5 +78,7 @@ async def route(stream: StreamT) -> None:
             )
             history[key] = add_turn(history.get(key), turn, keep=settings.history_turns)
         EVENTS.labels(stage="router", result=outcome.route).inc()
+        latency = max(0.0, time.time() * 1000 - outcome.arrived_ms)
+        RECENT.add(outcome.route, latency if outcome.route == "response" else None)
         if outcome.route == "escalation":
             ESCALATIONS.labels(reason=outcome.reason).inc()

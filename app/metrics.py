@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
+
+from app.status import ConsumerLagCollector
 
 EVENTS = Counter(
     "flowdesk_events_total", "Events handled, by stage and result.", ["stage", "result"]
@@ -41,3 +43,6 @@ DUPLICATE_OUTCOMES = Counter(
     "flowdesk_duplicate_outcomes_total",
     "Outcomes of queries already routed (replays), not written again.",
 )
+#: Consumer lag per partition; ``app.views`` gives it the worker's consumer.
+CONSUMER_LAG = ConsumerLagCollector()
+REGISTRY.register(CONSUMER_LAG)

@@ -5,9 +5,15 @@ from __future__ import annotations
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from app.clients import inferencer
 from app.main import app
+from app.metrics import CONSUMER_LAG, IN_FLIGHT
+from app.settings import get_settings
+from app.status import RECENT
 from tables.crm import customers, orders
 from tables.history import history
+
+settings = get_settings()
 
 
 def readiness() -> tuple[bool, dict[str, object]]:
@@ -23,6 +29,54 @@ def readiness() -> tuple[bool, dict[str, object]]:
         "rebalancing": rebalancing,
         "partitions": assigned,
     }
+
+
+def consumer_lag() -> list[tuple[str, int, int]]:
+    """(topic, partition, lag) for each assigned partition with a known high-water mark."""
+    consumer = app.consumer
+    committed = consumer._committed_offset  # type: ignore[attr-defined]
+    lags = []
+    for tp in sorted(consumer.assignment()):
+        try:
+            highwater = consumer.highwater(tp)
+        except Exception:  # not fetched yet, or the assignment is changing
+            continue
+        if highwater is None:
+            continue
+        lags.append((tp.topic, tp.partition, max(0, highwater - (committed.get(tp) or 0))))
+    return lags
+
+
+CONSUMER_LAG.source = consumer_lag
+
+
+def breaker_states() -> dict[str, str]:
+    endpoints = [inferencer.primary, inferencer.fallback]
+    return {e.name: e.breaker.state for e in endpoints if e is not None}
+
+
+@app.page("/status")
+async def status(self: View, request: Request) -> Response:
+    """A JSON summary for people; Prometheus scrapes ``/metrics``."""
+    ready, detail = readiness()
+    endpoints = [inferencer.primary, inferencer.fallback]
+    return self.json(
+        {
+            "worker": app.conf.canonical_url.port,
+            "ready": ready,
+            "last_minute": RECENT.summary(60.0),
+            "in_flight": int(IN_FLIGHT.collect()[0].samples[0].value),
+            "capacity": settings.llm_capacity,
+            "breakers": breaker_states(),
+            "models": [
+                {"endpoint": e.name, "model": e.model, "version": e.version, "url": e.base_url}
+                for e in endpoints
+                if e is not None
+            ],
+            "partitions": detail["partitions"],
+            "consumer_lag": sum(lag for _, _, lag in consumer_lag()),
+        }
+    )
 
 
 @app.page("/health")

@@ -281,3 +281,11 @@ async def test_a_query_sent_three_times_is_answered_once_and_paid_for_once(
     assert len(calls) == 1, "the repeats read the cached answer"
     _, text = await http_text(worker.address + "metrics")
     assert "flowdesk_duplicate_outcomes_total 2.0" in text
+    assert "flowdesk_consumer_lag{" in text
+    status, summary = await http_json(worker.address + "status")
+    assert status == 200 and summary["ready"]
+    assert summary["last_minute"]["routes"].get("response", 0) >= 1
+    assert summary["last_minute"]["latency_ms"]["p50"] > 0
+    assert summary["models"][0]["model"] == "flowdesk-sim"
+    assert summary["breakers"] == {"primary": "closed"}
+    assert summary["partitions"]

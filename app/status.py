@@ -1,0 +1,95 @@
+"""What a worker tells people about itself: recent throughput, latency, lag.
+
+``RecentOutcomes`` keeps the last minutes of routed outcomes in memory (per worker)
+for ``GET /status``; Prometheus (``/metrics``) is the long-term record.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    at: float
+    route: str
+    latency_ms: float | None
+
+
+class RecentOutcomes:
+    """Outcomes of the last ``horizon`` seconds: throughput, routes, latency percentiles."""
+
+    def __init__(self, *, horizon: float = 300.0, clock: Callable[[], float] = time.monotonic):
+        if horizon <= 0:
+            raise ValueError(f"horizon must be above 0, got {horizon}")
+        self.horizon = horizon
+        self._clock = clock
+        self._seen: deque[_Seen] = deque()
+
+    def add(self, route: str, latency_ms: float | None = None) -> None:
+        self._seen.append(_Seen(self._clock(), route, latency_ms))
+        self._trim()
+
+    def _trim(self) -> None:
+        horizon = self._clock() - self.horizon
+        while self._seen and self._seen[0].at < horizon:
+            self._seen.popleft()
+
+    def summary(self, window: float = 60.0) -> dict[str, object]:
+        """Per-second throughput and latency percentiles over the last ``window`` s."""
+        self._trim()
+        since = self._clock() - min(window, self.horizon)
+        recent = [s for s in self._seen if s.at >= since]
+        latencies = sorted(s.latency_ms for s in recent if s.latency_ms is not None)
+        return {
+            "window_seconds": window,
+            "outcomes": len(recent),
+            "per_second": round(len(recent) / window, 3),
+            "routes": dict(Counter(s.route for s in recent)),
+            "latency_ms": {f"p{p}": percentile(latencies, p) for p in (50, 95, 99)},
+        }
+
+
+def percentile(ordered: list[float], p: float) -> float | None:
+    """Nearest-rank percentile of an already sorted list, or None when empty."""
+    if not ordered:
+        return None
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
+
+
+LagSource = Callable[[], Iterable[tuple[str, int, int]]]
+
+
+class ConsumerLagCollector(Collector):
+    """``flowdesk_consumer_lag{topic,partition}``, computed when scraped.
+
+    The lag is the high-water mark from the latest fetch response minus the
+    committed offset: the messages a restart would have to read again or for the
+    first time. Fetch responses are used, not ListOffsets, which some Kafka-compatible
+    brokers answer wrongly.
+    """
+
+    def __init__(self, source: LagSource | None = None) -> None:
+        #: Set by the worker once its consumer exists; nothing is reported before.
+        self.source: LagSource = source or (lambda: ())
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "flowdesk_consumer_lag",
+            "Messages behind the high-water mark, per assigned partition.",
+            labels=["topic", "partition"],
+        )
+        for topic, partition, lag in self.source():
+            family.add_metric([topic, str(partition)], lag)
+        yield family
+
+
+#: This worker's recent outcomes, fed by the router.
+RECENT = RecentOutcomes()
