@@ -65,7 +65,7 @@ async def status(self: View, request: Request) -> Response:
             "worker": app.conf.canonical_url.port,
             "ready": ready,
             "last_minute": RECENT.summary(60.0),
-            "in_flight": int(IN_FLIGHT.collect()[0].samples[0].value),
+            "in_flight": int(next(iter(IN_FLIGHT.collect())).samples[0].value),
             "capacity": settings.llm_capacity,
             "breakers": breaker_states(),
             "models": [
