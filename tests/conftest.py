@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from hypothesis import settings as hypothesis_settings
 
 from app.stack import (
     ManagedProcess,
@@ -27,6 +28,12 @@ from app.stack import (
     redis_process,
     worker_process,
 )
+
+# Property tests draw the same examples on every run, so a failure repeats and a
+# green run stays green; explore new examples with --hypothesis-profile=explore.
+hypothesis_settings.register_profile("repeatable", derandomize=True)
+hypothesis_settings.register_profile("explore", derandomize=False)
+hypothesis_settings.load_profile("repeatable")
 
 
 @pytest.fixture(scope="session")
