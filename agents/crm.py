@@ -8,7 +8,6 @@ partition that also carries that customer's queries.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from faust import StreamT
@@ -23,7 +22,6 @@ from app.settings import get_settings
 from app.topics import CUSTOMERS, ORDERS, crm_topic, customers_topic, orders_topic
 from tables.crm import customers, orders
 
-logger = logging.getLogger(__name__)
 settings = get_settings()
 
 Parser = Callable[[bytes | None], Customer | Order]
@@ -34,11 +32,7 @@ async def _rekey(stream: StreamT, parse: Parser) -> None:
         message = event.message
         try:
             record = parse(message.value)
-        except InputError as exc:
-            await dead_letter(event, exc)
-            continue
-        except Exception as exc:  # a bug must not stop the stream: park the message
-            logger.exception("crm re-key failed on %s@%s", message.topic, message.offset)
+        except Exception as exc:  # bad input, or a bug: park it, never stop the stream
             await dead_letter(event, exc)
             continue
         headers = source_headers(
@@ -78,11 +72,7 @@ async def apply_crm(stream: StreamT) -> None:
                 )
             else:
                 raise InputError(f"no table for CRM messages from {topic!r}")
-        except InputError as exc:
-            await dead_letter(event, exc)
-            continue
-        except Exception as exc:  # a bug must not stop the stream: park the message
-            logger.exception("crm update failed on %s@%s", message.topic, message.offset)
+        except Exception as exc:  # bad input, or a bug: park it, never stop the stream
             await dead_letter(event, exc)
             continue
         EVENTS.labels(stage="crm", result=topic).inc()

@@ -8,7 +8,6 @@ below the oldest event not yet acked, so a crash re-processes and never skips.
 
 from __future__ import annotations
 
-import logging
 from functools import partial
 from typing import cast
 
@@ -19,7 +18,6 @@ from faust.types import EventT
 from app.clients import inferencer
 from app.dlq import dead_letter
 from app.enrich import Context, history_before, pick_order
-from app.errors import InputError
 from app.main import app
 from app.metrics import EVENTS
 from app.pipeline import finalize, pre_model_outcome
@@ -31,7 +29,6 @@ from app.wire import outcome_codec, query_codec
 from tables.crm import customers, orders
 from tables.history import history
 
-logger = logging.getLogger(__name__)
 settings = get_settings()
 
 
@@ -56,13 +53,7 @@ async def handle(stream: StreamT, event: EventT) -> None:
         outcome = pre_model_outcome(query, context)
         if outcome is None:
             outcome = finalize(await inferencer.answer(query, context), query, context)
-    except InputError as exc:
-        await dead_letter(event, exc)
-        EVENTS.labels(stage="inference", result="dead_letter").inc()
-    except Exception as exc:  # a bug must not stop the stream: park the message
-        logger.exception(
-            "inference failed on %s[%s]@%s", message.topic, message.partition, message.offset
-        )
+    except Exception as exc:  # bad input, or a bug: park it, never stop the stream
         await dead_letter(event, exc)
         EVENTS.labels(stage="inference", result="dead_letter").inc()
     else:

@@ -8,14 +8,12 @@ Chat and e-mail become queries at once; voice segments are re-keyed onto
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 
 from faust import StreamT
 from faust.types import EventT
 
 from app.dlq import dead_letter, source_headers
-from app.errors import InputError
 from app.inbound import parse_chat, parse_email
 from app.main import app
 from app.metrics import EVENTS
@@ -31,7 +29,6 @@ from app.topics import (
 from app.voice import parse_voice_segment
 from app.wire import query_codec
 
-logger = logging.getLogger(__name__)
 settings = get_settings()
 
 Parser = Callable[..., Query]
@@ -53,11 +50,7 @@ async def _ingest(stream: StreamT, parse: Parser, channel: str) -> None:
                 arrived_ms=arrived_ms(event),
                 max_chars=settings.max_text_chars,
             )
-        except InputError as exc:
-            await dead_letter(event, exc)
-            continue
-        except Exception as exc:  # a bug must not stop the stream: park the message
-            logger.exception("ingest failed on %s@%s", message.topic, message.offset)
+        except Exception as exc:  # bad input, or a bug: park it, never stop the stream
             await dead_letter(event, exc)
             continue
         await queries_topic.send(key=query.customer_id.encode(), value=query_codec.encode(query))
@@ -81,11 +74,7 @@ async def ingest_voice(stream: StreamT) -> None:
         message = event.message
         try:
             segment = parse_voice_segment(message.value)
-        except InputError as exc:
-            await dead_letter(event, exc)
-            continue
-        except Exception as exc:  # a bug must not stop the stream: park the message
-            logger.exception("voice ingest failed on %s@%s", message.topic, message.offset)
+        except Exception as exc:  # bad input, or a bug: park it, never stop the stream
             await dead_letter(event, exc)
             continue
         headers = source_headers(

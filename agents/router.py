@@ -7,14 +7,13 @@ is not answered twice.
 
 from __future__ import annotations
 
-import logging
 import time
 
 from faust import StreamT
 
 from app.dlq import dead_letter
 from app.enrich import Turn, add_turn, already_routed, mark_routed
-from app.errors import InputError, ValidationError
+from app.errors import ValidationError
 from app.main import app
 from app.metrics import DUPLICATE_OUTCOMES, ESCALATIONS, EVENTS
 from app.pipeline import to_escalation, to_response
@@ -25,7 +24,6 @@ from app.wire import escalation_codec, outcome_codec, response_codec
 from tables.history import history
 from tables.routed import routed
 
-logger = logging.getLogger(__name__)
 settings = get_settings()
 
 
@@ -44,11 +42,7 @@ async def route(stream: StreamT) -> None:
                 value = escalation_codec.encode(to_escalation(outcome))
             else:
                 raise ValidationError(f"unknown route {outcome.route!r}")
-        except InputError as exc:
-            await dead_letter(event, exc)
-            continue
-        except Exception as exc:  # a bug must not stop the stream: park the message
-            logger.exception("routing failed on %s@%s", event.message.topic, event.message.offset)
+        except Exception as exc:  # bad input, or a bug: park it, never stop the stream
             await dead_letter(event, exc)
             continue
         key = outcome.customer_id.encode()

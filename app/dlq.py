@@ -12,7 +12,7 @@ from typing import Any
 
 from faust.types import EventT
 
-from app.errors import FlowdeskError
+from app.errors import FlowdeskError, InputError
 from app.metrics import DEAD_LETTERS
 from app.topics import dlq_topic
 
@@ -30,9 +30,7 @@ def dlq_headers(
     return [
         ("error.type", error_type.encode()),
         ("error.message", message.encode("utf-8", "replace")),
-        ("source.topic", topic.encode()),
-        ("source.partition", str(partition).encode()),
-        ("source.offset", str(offset).encode()),
+        *source_headers(topic=topic, partition=partition, offset=offset),
     ]
 
 
@@ -70,8 +68,21 @@ def source_of(message: Any) -> tuple[str, int, int]:
 
 
 async def dead_letter(event: EventT, error: BaseException) -> None:
-    """Send the message behind ``event`` to the dead-letter topic, unchanged."""
+    """Send the message behind ``event`` to the dead-letter topic, unchanged.
+
+    Agents park every message they cannot process here rather than stop: bad input
+    (an ``InputError``) is the sender's to fix; anything else is a bug in flowdesk,
+    logged with its traceback.
+    """
     message = event.message
+    if not isinstance(error, InputError):
+        logger.error(
+            "failed on %s[%s]@%s",
+            message.topic,
+            message.partition,
+            message.offset,
+            exc_info=error,
+        )
     await send_dead_letter(
         key=message.key, value=message.value or b"", error=error, source=source_of(message)
     )
