@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import tempfile
 import time
@@ -46,6 +45,7 @@ from app.stack import (
     redis_process,
     worker_process,
 )
+from app.status import percentile
 from app.topics import CHAT_INBOUND, ESCALATIONS, RESPONSES, ensure_topics
 
 
@@ -80,14 +80,6 @@ class PhaseResult:
         if self.cpu_seconds is not None and self.queries:
             row["cpu_s_per_1000"] = round(self.cpu_seconds / self.queries * 1000, 3)
         return row
-
-
-def percentile(values: list[float], p: float) -> float | None:
-    """The nearest-rank ``p``th percentile, or None for no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
 
 
 def _cpu_seconds(pid: int | None) -> float | None:

@@ -208,12 +208,12 @@ class Inferencer:
         """
         fmt = response_format()
         error: ModelUnavailable = CircuitOpen("every model endpoint's circuit breaker is open")
-        attempts = dict.fromkeys((e.name for e in self._endpoints), 0)
+        attempts = dict.fromkeys((e.name for e in self.endpoints), 0)
         while True:
             endpoint = next(
                 (
                     e
-                    for e in self._endpoints
+                    for e in self.endpoints
                     if attempts[e.name] < self.retry.max_attempts and e.breaker.allow()
                 ),
                 None,
@@ -221,7 +221,7 @@ class Inferencer:
             if endpoint is None:
                 waiting = [
                     e.breaker.retry_in()
-                    for e in self._endpoints
+                    for e in self.endpoints
                     if attempts[e.name] < self.retry.max_attempts
                 ]
                 if not waiting:
@@ -261,7 +261,7 @@ class Inferencer:
                 await asyncio.sleep(wait)
 
     @property
-    def _endpoints(self) -> tuple[Endpoint, ...]:
+    def endpoints(self) -> tuple[Endpoint, ...]:
         return (self.primary,) if self.fallback is None else (self.primary, self.fallback)
 
     def _cache_key(

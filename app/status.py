@@ -47,7 +47,7 @@ class RecentOutcomes:
         self._trim()
         since = self._clock() - min(window, self.horizon)
         recent = [s for s in self._seen if s.at >= since]
-        latencies = sorted(s.latency_ms for s in recent if s.latency_ms is not None)
+        latencies = [s.latency_ms for s in recent if s.latency_ms is not None]
         return {
             "window_seconds": window,
             "outcomes": len(recent),
@@ -57,10 +57,11 @@ class RecentOutcomes:
         }
 
 
-def percentile(ordered: list[float], p: float) -> float | None:
-    """Nearest-rank percentile of an already sorted list, or None when empty."""
-    if not ordered:
+def percentile(values: list[float], p: float) -> float | None:
+    """The nearest-rank ``p``th percentile of ``values``, or None when there are none."""
+    if not values:
         return None
+    ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
 
 

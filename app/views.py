@@ -50,16 +50,10 @@ def consumer_lag() -> list[tuple[str, int, int]]:
 CONSUMER_LAG.source = consumer_lag
 
 
-def breaker_states() -> dict[str, str]:
-    endpoints = [inferencer.primary, inferencer.fallback]
-    return {e.name: e.breaker.state for e in endpoints if e is not None}
-
-
 @app.page("/status")
 async def status(self: View, request: Request) -> Response:
     """A JSON summary for people; Prometheus scrapes ``/metrics``."""
     ready, detail = readiness()
-    endpoints = [inferencer.primary, inferencer.fallback]
     return self.json(
         {
             "worker": app.conf.canonical_url.port,
@@ -67,11 +61,10 @@ async def status(self: View, request: Request) -> Response:
             "last_minute": RECENT.summary(60.0),
             "in_flight": int(next(iter(IN_FLIGHT.collect())).samples[0].value),
             "capacity": settings.llm_capacity,
-            "breakers": breaker_states(),
+            "breakers": {e.name: e.breaker.state for e in inferencer.endpoints},
             "models": [
                 {"endpoint": e.name, "model": e.model, "version": e.version, "url": e.base_url}
-                for e in endpoints
-                if e is not None
+                for e in inferencer.endpoints
             ],
             "partitions": detail["partitions"],
             "consumer_lag": sum(lag for _, _, lag in consumer_lag()),

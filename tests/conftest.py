@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import redis.asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hypothesis import settings as hypothesis_settings
 
@@ -55,6 +56,19 @@ def broker(stack: Stack, log_dir: Path) -> ManagedProcess:
 @pytest.fixture(scope="session")
 def redis_server(stack: Stack, log_dir: Path) -> ManagedProcess:
     return stack.start(redis_process(port=free_port(), log_dir=log_dir), timeout=30)
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: ManagedProcess) -> str:
+    return redis_server.address
+
+
+@pytest.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
+    """A connection to the session's Redis; tests keep to keys of their own."""
+    conn = redis.asyncio.from_url(redis_url)
+    yield conn
+    await conn.aclose()
 
 
 @pytest.fixture(scope="session")

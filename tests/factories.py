@@ -1,4 +1,4 @@
-"""Records for tests: every field filled with a plain value, any of them overridable."""
+"""Test helpers: records with every field filled (any overridable), and a fake clock."""
 
 from __future__ import annotations
 
@@ -33,3 +33,13 @@ def make_outcome(**fields: Any) -> Outcome:
         "arrived_ms": 1_000,
     }
     return Outcome(**{**base, **fields})
+
+
+class Clock:
+    """A clock that moves only when a test sets ``now``."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -7,7 +7,6 @@ import json
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.cache import ResultCache
-from app.stack import Stack, free_port, redis_process
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,21 +28,6 @@ PARAMS: dict[str, object] = {
     "max_tokens": 256,
     "response_format": {"type": "json_object"},
 }
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log_dir = tmp_path_factory.mktemp("cache-redis")
-    with Stack(log_dir=log_dir) as stack:
-        proc = stack.start(redis_process(port=free_port(), log_dir=log_dir), timeout=30)
-        yield proc.address
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    conn = redis.asyncio.from_url(redis_url)
-    yield conn
-    await conn.aclose()
 
 
 @pytest.fixture
@@ -126,20 +109,20 @@ def test_key_for_refuses_what_json_cannot_say() -> None:
         ResultCache.key_for(model="", messages=MESSAGES, params=PARAMS)
 
 
-async def test_get_put_round_trip(client: redis.asyncio.Redis, prefix: str) -> None:
-    cache = ResultCache(redis=client, prefix=prefix)
+async def test_get_put_round_trip(redis_client: redis.asyncio.Redis, prefix: str) -> None:
+    cache = ResultCache(redis=redis_client, prefix=prefix)
     key = ResultCache.key_for(model=MODEL, messages=MESSAGES, params=PARAMS)
     assert await cache.get(key) is None
     content = '{"intent": "return", "reply": "Sure — here is your label ✓"}'
     await cache.put(key, content)
     assert await cache.get(key) == content
     # Another instance (another worker) reads the same entry.
-    assert await ResultCache(redis=client, prefix=prefix).get(key) == content
-    assert 86_000 < await client.ttl(f"{prefix}result:{key}") <= 86_400
+    assert await ResultCache(redis=redis_client, prefix=prefix).get(key) == content
+    assert 86_000 < await redis_client.ttl(f"{prefix}result:{key}") <= 86_400
 
 
-async def test_entries_expire_after_the_ttl(client: redis.asyncio.Redis, prefix: str) -> None:
-    cache = ResultCache(redis=client, ttl_seconds=1, prefix=prefix)
+async def test_entries_expire_after_the_ttl(redis_client: redis.asyncio.Redis, prefix: str) -> None:
+    cache = ResultCache(redis=redis_client, ttl_seconds=1, prefix=prefix)
     await cache.put("k", "answer")
     assert await cache.mark_called("q-1")
     assert await cache.get("k") == "answer"
@@ -149,43 +132,43 @@ async def test_entries_expire_after_the_ttl(client: redis.asyncio.Redis, prefix:
     assert await cache.mark_called("q-1")
 
 
-async def test_ttl_zero_disables_the_cache(client: redis.asyncio.Redis, prefix: str) -> None:
-    cache = ResultCache(redis=client, ttl_seconds=0, prefix=prefix)
+async def test_ttl_zero_disables_the_cache(redis_client: redis.asyncio.Redis, prefix: str) -> None:
+    cache = ResultCache(redis=redis_client, ttl_seconds=0, prefix=prefix)
     assert not cache.enabled
     await cache.put("k", "answer")
     assert await cache.get("k") is None
     assert await cache.mark_called("q-1")
     assert await cache.mark_called("q-1")
-    assert await client.keys(f"{prefix}*") == []
+    assert await redis_client.keys(f"{prefix}*") == []
 
 
 async def test_mark_called_is_true_once_per_query_id(
-    client: redis.asyncio.Redis, prefix: str
+    redis_client: redis.asyncio.Redis, prefix: str
 ) -> None:
-    cache = ResultCache(redis=client, prefix=prefix)
+    cache = ResultCache(redis=redis_client, prefix=prefix)
     assert await cache.mark_called("q-1") is True
     assert await cache.mark_called("q-1") is False
     assert await cache.mark_called("q-2") is True
     # Another worker replaying q-1 sees the call made here.
-    assert await ResultCache(redis=client, prefix=prefix).mark_called("q-1") is False
+    assert await ResultCache(redis=redis_client, prefix=prefix).mark_called("q-1") is False
 
 
 async def test_concurrent_marks_let_exactly_one_through(
-    client: redis.asyncio.Redis, prefix: str
+    redis_client: redis.asyncio.Redis, prefix: str
 ) -> None:
-    cache = ResultCache(redis=client, prefix=prefix)
+    cache = ResultCache(redis=redis_client, prefix=prefix)
     firsts = await asyncio.gather(*(cache.mark_called("q-race") for _ in range(20)))
     assert firsts.count(True) == 1
 
 
 @pytest.mark.parametrize("ttl", [-1, 1.5, True])
-async def test_bad_ttl_is_refused(client: redis.asyncio.Redis, ttl: object) -> None:
+async def test_bad_ttl_is_refused(redis_client: redis.asyncio.Redis, ttl: object) -> None:
     with pytest.raises(ValueError, match="ttl_seconds"):
-        ResultCache(redis=client, ttl_seconds=ttl)  # type: ignore[arg-type]
+        ResultCache(redis=redis_client, ttl_seconds=ttl)  # type: ignore[arg-type]
 
 
-async def test_empty_ids_are_refused(client: redis.asyncio.Redis, prefix: str) -> None:
-    cache = ResultCache(redis=client, prefix=prefix)
+async def test_empty_ids_are_refused(redis_client: redis.asyncio.Redis, prefix: str) -> None:
+    cache = ResultCache(redis=redis_client, prefix=prefix)
     with pytest.raises(ValueError, match="query_id"):
         await cache.mark_called("")
     with pytest.raises(ValueError, match="key"):

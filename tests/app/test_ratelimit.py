@@ -8,7 +8,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,24 +16,9 @@ import redis.asyncio
 
 from app.errors import ModelUnavailable
 from app.ratelimit import RateLimitTimeout, RedisRateLimiter
-from app.stack import Stack, free_port, redis_process
+from app.stack import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log_dir = tmp_path_factory.mktemp("ratelimit-redis")
-    with Stack(log_dir=log_dir) as stack:
-        proc = stack.start(redis_process(port=free_port(), log_dir=log_dir), timeout=30)
-        yield proc.address
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    conn = redis.asyncio.from_url(redis_url)
-    yield conn
-    await conn.aclose()
 
 
 @pytest.fixture
@@ -48,17 +33,17 @@ def unique_key() -> str:
     return f"test:ratelimit:{uuid.uuid4().hex}"
 
 
-async def test_unlimited_admits_at_once_and_is_disabled(client: redis.asyncio.Redis) -> None:
-    limiter = RedisRateLimiter(redis=client, key=unique_key(), requests_per_minute=0)
+async def test_unlimited_admits_at_once_and_is_disabled(redis_client: redis.asyncio.Redis) -> None:
+    limiter = RedisRateLimiter(redis=redis_client, key=unique_key(), requests_per_minute=0)
     assert not limiter.enabled
     for _ in range(50):
         assert await limiter.try_acquire(tokens=10_000) == 0.0
     assert await limiter.acquire(tokens=10_000) < 0.05
 
 
-async def test_rpm_with_burst_one_spaces_requests_evenly(client: redis.asyncio.Redis) -> None:
+async def test_rpm_with_burst_one_spaces_requests_evenly(redis_client: redis.asyncio.Redis) -> None:
     key = unique_key()
-    limiter = RedisRateLimiter(redis=client, key=key, requests_per_minute=600)
+    limiter = RedisRateLimiter(redis=redis_client, key=key, requests_per_minute=600)
     assert limiter.enabled
     assert await limiter.try_acquire() == 0.0
     wait = await limiter.try_acquire()
@@ -67,25 +52,27 @@ async def test_rpm_with_burst_one_spaces_requests_evenly(client: redis.asyncio.R
     again = await limiter.try_acquire()
     assert 0.05 < again <= wait
     # The TAT key expires with the TAT, so an idle limiter leaves nothing behind.
-    ttl_ms = await client.pttl(f"{key}:rpm")
+    ttl_ms = await redis_client.pttl(f"{key}:rpm")
     assert 0 < ttl_ms <= 120
-    assert not await client.exists(f"{key}:tpm")
+    assert not await redis_client.exists(f"{key}:tpm")
 
 
-async def test_burst_admits_that_many_at_once(client: redis.asyncio.Redis) -> None:
-    limiter = RedisRateLimiter(redis=client, key=unique_key(), requests_per_minute=600, burst=3)
+async def test_burst_admits_that_many_at_once(redis_client: redis.asyncio.Redis) -> None:
+    limiter = RedisRateLimiter(
+        redis=redis_client, key=unique_key(), requests_per_minute=600, burst=3
+    )
     waits = [await limiter.try_acquire() for _ in range(4)]
     assert waits[:3] == [0.0, 0.0, 0.0]
     assert 0.05 < waits[3] <= 0.1
 
 
 async def test_tpm_refuses_a_request_over_the_remaining_tokens(
-    client: redis.asyncio.Redis,
+    redis_client: redis.asyncio.Redis,
 ) -> None:
     # No RPM limit: the token window is burst (1) seconds, i.e. 1000 tokens at 60k TPM,
     # plus a slack of 5 % of a second.
     limiter = RedisRateLimiter(
-        redis=client, key=unique_key(), requests_per_minute=0, tokens_per_minute=60_000
+        redis=redis_client, key=unique_key(), requests_per_minute=0, tokens_per_minute=60_000
     )
     assert await limiter.try_acquire(tokens=800) == 0.0
     wait = await limiter.try_acquire(tokens=500)
@@ -98,10 +85,10 @@ async def test_tpm_refuses_a_request_over_the_remaining_tokens(
     assert 0.35 < waited < 0.6
 
 
-async def test_the_wait_is_that_of_the_stricter_limit(client: redis.asyncio.Redis) -> None:
+async def test_the_wait_is_that_of_the_stricter_limit(redis_client: redis.asyncio.Redis) -> None:
     # 600 RPM: one request per 0.1 s. 30k TPM is 500 tokens/s: 50 tokens in that 0.1 s.
     limiter = RedisRateLimiter(
-        redis=client, key=unique_key(), requests_per_minute=600, tokens_per_minute=30_000
+        redis=redis_client, key=unique_key(), requests_per_minute=600, tokens_per_minute=30_000
     )
     assert await limiter.try_acquire(tokens=10) == 0.0
     # The tokens (0.02 s) are within the window: the request interval decides.
@@ -113,25 +100,25 @@ async def test_the_wait_is_that_of_the_stricter_limit(client: redis.asyncio.Redi
     assert 0.12 < await limiter.try_acquire(tokens=20) <= 0.135
 
 
-async def test_a_refused_request_charges_neither_limit(client: redis.asyncio.Redis) -> None:
+async def test_a_refused_request_charges_neither_limit(redis_client: redis.asyncio.Redis) -> None:
     key = unique_key()
     limiter = RedisRateLimiter(
-        redis=client, key=key, requests_per_minute=600, tokens_per_minute=60_000
+        redis=redis_client, key=key, requests_per_minute=600, tokens_per_minute=60_000
     )
     assert await limiter.try_acquire(tokens=10) == 0.0
-    before = await client.mget(f"{key}:rpm", f"{key}:tpm")
+    before = await redis_client.mget(f"{key}:rpm", f"{key}:tpm")
     assert None not in before
     # The request interval refuses it; the tokens alone would have passed.
     assert await limiter.try_acquire(tokens=10) > 0.0
-    assert await client.mget(f"{key}:rpm", f"{key}:tpm") == before
+    assert await redis_client.mget(f"{key}:rpm", f"{key}:tpm") == before
 
 
 async def test_an_oversized_request_is_admitted_and_pays_its_tokens_back(
-    client: redis.asyncio.Redis,
+    redis_client: redis.asyncio.Redis,
 ) -> None:
     # 6000 RPM: a 0.01 s window, which holds 10 tokens at 60k TPM (1000 tokens/s).
     limiter = RedisRateLimiter(
-        redis=client, key=unique_key(), requests_per_minute=6000, tokens_per_minute=60_000
+        redis=redis_client, key=unique_key(), requests_per_minute=6000, tokens_per_minute=60_000
     )
     assert await limiter.try_acquire(tokens=30) == 0.0
     # Charged in full: 0.03 s of tokens, of which the window and its slack absorb 0.0105 s.
@@ -142,8 +129,8 @@ async def test_an_oversized_request_is_admitted_and_pays_its_tokens_back(
     assert 0.015 < waited < 0.2
 
 
-async def test_acquire_past_the_deadline_raises_at_once(client: redis.asyncio.Redis) -> None:
-    limiter = RedisRateLimiter(redis=client, key=unique_key(), requests_per_minute=60)
+async def test_acquire_past_the_deadline_raises_at_once(redis_client: redis.asyncio.Redis) -> None:
+    limiter = RedisRateLimiter(redis=redis_client, key=unique_key(), requests_per_minute=60)
     assert await limiter.acquire() < 0.05
     started = time.monotonic()
     with pytest.raises(RateLimitTimeout) as caught:
@@ -154,8 +141,8 @@ async def test_acquire_past_the_deadline_raises_at_once(client: redis.asyncio.Re
     assert caught.value.retry_after is not None and 0.9 < caught.value.retry_after <= 1.0
 
 
-async def test_acquire_waits_when_the_deadline_allows(client: redis.asyncio.Redis) -> None:
-    limiter = RedisRateLimiter(redis=client, key=unique_key(), requests_per_minute=600)
+async def test_acquire_waits_when_the_deadline_allows(redis_client: redis.asyncio.Redis) -> None:
+    limiter = RedisRateLimiter(redis=redis_client, key=unique_key(), requests_per_minute=600)
     await limiter.acquire()
     waited = await limiter.acquire(deadline=time.monotonic() + 1.0)
     assert 0.05 < waited < 0.3
@@ -172,14 +159,14 @@ async def test_acquire_waits_when_the_deadline_allows(client: redis.asyncio.Redi
     ],
 )
 async def test_bad_arguments_are_refused(
-    client: redis.asyncio.Redis, kwargs: dict[str, object]
+    redis_client: redis.asyncio.Redis, kwargs: dict[str, object]
 ) -> None:
     with pytest.raises(ValueError):
-        RedisRateLimiter(redis=client, **kwargs)  # type: ignore[arg-type]
+        RedisRateLimiter(redis=redis_client, **kwargs)  # type: ignore[arg-type]
 
 
-async def test_negative_tokens_are_refused(client: redis.asyncio.Redis) -> None:
-    limiter = RedisRateLimiter(redis=client, key=unique_key(), requests_per_minute=10)
+async def test_negative_tokens_are_refused(redis_client: redis.asyncio.Redis) -> None:
+    limiter = RedisRateLimiter(redis=redis_client, key=unique_key(), requests_per_minute=10)
     with pytest.raises(ValueError, match="tokens"):
         await limiter.try_acquire(tokens=-1)
 
@@ -218,12 +205,12 @@ def assert_rate(admitted: list[float], start_at: float) -> float:
 
 
 async def test_two_clients_together_keep_the_rate(
-    client: redis.asyncio.Redis, other_client: redis.asyncio.Redis
+    redis_client: redis.asyncio.Redis, other_client: redis.asyncio.Redis
 ) -> None:
     key = unique_key()
     limiters = [
         RedisRateLimiter(redis=conn, key=key, requests_per_minute=RPM)
-        for conn in (client, other_client)
+        for conn in (redis_client, other_client)
     ]
     start_at = time.time() + 0.1
     results = await asyncio.gather(

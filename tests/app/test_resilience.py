@@ -5,17 +5,10 @@ from __future__ import annotations
 import random
 
 import pytest
+from factories import Clock
 
 from app.errors import InvalidModelOutput, ModelError, ModelUnavailable
 from app.resilience import CircuitBreaker, CircuitOpen, RetryPolicy
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_only_unavailability_is_retryable() -> None:

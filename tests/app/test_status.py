@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from factories import Clock
 from prometheus_client import CollectorRegistry, generate_latest
 
 from app.status import ConsumerLagCollector, RecentOutcomes, percentile
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_the_summary_covers_the_window_and_forgets_past_the_horizon() -> None:
@@ -45,8 +38,13 @@ def test_the_summary_covers_the_window_and_forgets_past_the_horizon() -> None:
 
 def test_percentile_is_nearest_rank() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
-    assert percentile([1.0, 2.0, 3.0, 4.0], 99) == 4.0
+    assert percentile([4.0, 3.0, 2.0, 1.0], 99) == 4.0, "any order"
     assert percentile([], 50) is None
+    values = [float(v) for v in range(1, 101)]
+    assert percentile(values, 50) == 50.0
+    assert percentile(values, 99) == 99.0
+    assert percentile(values, 100) == 100.0
+    assert percentile([7.0], 99) == 7.0
 
 
 def test_consumer_lag_is_reported_per_partition() -> None:
