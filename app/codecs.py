@@ -106,10 +106,7 @@ class AvroCodec(Generic[R]):
         self._writers = {schema_fingerprint(s): s for s in (self.schema, *writer_schemas)}
 
     def encode(self, record: R) -> bytes:
-        out = io.BytesIO()
-        out.write(self._header)
-        fastavro.schemaless_writer(out, self.schema, to_plain(record))
-        return out.getvalue()
+        return _write_avro(self._header, self.schema, record)
 
     def decode(self, data: bytes) -> R:
         if len(data) < 10 or data[:2] != SINGLE_OBJECT_MAGIC:
@@ -125,6 +122,14 @@ class AvroCodec(Generic[R]):
         except Exception as exc:  # fastavro raises EOFError, ValueError, IndexError...
             raise DecodeError(f"corrupt Avro {self.record_type.__name__}: {exc}") from exc
         return _build(self.record_type, payload)
+
+
+def _write_avro(header: bytes, schema: dict[str, Any], record: Any) -> bytes:
+    """``header`` (naming the schema, in either framing) then the Avro binary record."""
+    out = io.BytesIO()
+    out.write(header)
+    fastavro.schemaless_writer(out, schema, to_plain(record))
+    return out.getvalue()
 
 
 def _build(record_type: type[R], payload: Any) -> R:
@@ -166,10 +171,7 @@ class ConfluentAvroCodec(Generic[R]):
         self._header = _CONFLUENT_HEADER.pack(0, self.schema_id)
 
     def encode(self, record: R) -> bytes:
-        out = io.BytesIO()
-        out.write(self._header)
-        fastavro.schemaless_writer(out, self.schema, to_plain(record))
-        return out.getvalue()
+        return _write_avro(self._header, self.schema, record)
 
     def decode(self, data: bytes) -> R:
         name = self.record_type.__name__
