@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.records import Outcome, Query
+from app.records import Action, Escalation, Outcome, Query, SupportResponse
 
 
 def make_query(**fields: Any) -> Query:
@@ -33,6 +33,35 @@ def make_outcome(**fields: Any) -> Outcome:
         "arrived_ms": 1_000,
     }
     return Outcome(**{**base, **fields})
+
+
+def make_response(**fields: Any) -> SupportResponse:
+    base: dict[str, Any] = {
+        "response_id": "r1",
+        "query_id": "q1",
+        "customer_id": "C1",
+        "channel": "chat",
+        "text": "Your label is on its way. Ünïcode ✓",
+        "intent": "return",
+        "actions": [Action(type="return_label", order_id="ORD-1", detail="")],
+        "model": "m",
+        "model_version": "1",
+        "latency_ms": 12.5,
+        "created_at": "2026-11-25T10:00:00+00:00",
+    }
+    return SupportResponse(**{**base, **fields})
+
+
+def make_escalation(**fields: Any) -> Escalation:
+    base: dict[str, Any] = {
+        "query_id": "q",
+        "customer_id": "c",
+        "channel": "email",
+        "reason": "x",
+        "text": "t",
+        "created_at": "n",
+    }
+    return Escalation(**{**base, **fields})
 
 
 class Clock:

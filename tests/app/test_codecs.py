@@ -7,7 +7,7 @@ import json
 
 import fastavro
 import pytest
-from factories import make_outcome, make_query
+from factories import make_escalation, make_outcome, make_query, make_response
 
 from app.codecs import (
     SINGLE_OBJECT_MAGIC,
@@ -22,32 +22,16 @@ from app.records import Action, Escalation, Query, SupportResponse
 from app.settings import Settings
 
 
-def response() -> SupportResponse:
-    return SupportResponse(
-        response_id="r1",
-        query_id="q1",
-        customer_id="C1",
-        channel="chat",
-        text="Your label is on its way. Ünïcode ✓",
-        intent="return",
-        actions=[Action(type="return_label", order_id="ORD-1", detail="")],
-        model="m",
-        model_version="1",
-        latency_ms=12.5,
-        created_at="2026-11-25T10:00:00+00:00",
-    )
-
-
 @pytest.mark.parametrize("codec_type", [AvroCodec, JsonCodec])
 def test_round_trip(codec_type: type) -> None:
     codec = codec_type(record_type=SupportResponse)
-    decoded = codec.decode(codec.encode(response()))
-    assert decoded == response()
+    decoded = codec.decode(codec.encode(make_response()))
+    assert decoded == make_response()
     assert isinstance(decoded.actions[0], Action)
 
 
 def test_avro_single_object_header_names_the_schema() -> None:
-    data = AvroCodec(record_type=SupportResponse).encode(response())
+    data = AvroCodec(record_type=SupportResponse).encode(make_response())
     assert data[:2] == SINGLE_OBJECT_MAGIC
     assert data[2:10] == schema_fingerprint(load_schema("SupportResponse"))
     # The body is plain Avro binary: any Avro reader with the schema decodes it.
@@ -63,10 +47,8 @@ def test_crc64_fingerprint_matches_the_avro_spec_vector() -> None:
 
 def test_every_record_has_a_schema_that_fits_it() -> None:
     samples = [
-        response(),
-        Escalation(
-            query_id="q", customer_id="c", channel="email", reason="x", text="t", created_at="n"
-        ),
+        make_response(),
+        make_escalation(),
         make_query(),
         make_outcome(route="escalation", reason="human_requested"),
     ]
@@ -106,7 +88,7 @@ def test_undecodable_avro_raises_decode_error(data: bytes) -> None:
 
 
 def test_truncated_avro_raises_decode_error() -> None:
-    data = AvroCodec(record_type=SupportResponse).encode(response())
+    data = AvroCodec(record_type=SupportResponse).encode(make_response())
     with pytest.raises(DecodeError):
         AvroCodec(record_type=SupportResponse).decode(data[:20])
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import socket
 import struct
 import subprocess
 import sys
@@ -20,7 +19,7 @@ import fastavro
 import faust
 import pytest
 from aiohttp import web
-from factories import make_outcome, make_query
+from factories import make_escalation, make_outcome, make_query, make_response
 from registry_server import RegistryServer
 
 from app.codecs import (
@@ -37,6 +36,7 @@ from app.errors import ConfigurationError, DecodeError
 from app.records import Action, Escalation, Outcome, Query, SupportResponse
 from app.registry import SchemaRegistryClient, canonical_json
 from app.settings import Settings
+from app.stack import free_port
 
 T = TypeVar("T")
 SERVER_SCRIPT = Path(__file__).resolve().parents[1] / "registry_server.py"
@@ -99,33 +99,8 @@ def fresh_shared_clients() -> Iterator[None]:
     registry_client.cache_clear()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def response() -> SupportResponse:
-    return SupportResponse(
-        response_id="r1",
-        query_id="q1",
-        customer_id="C1",
-        channel="chat",
-        text="Your label is on its way. Ünïcode ✓",
-        intent="return",
-        actions=[Action(type="return_label", order_id="ORD-1", detail="")],
-        model="m",
-        model_version="1",
-        latency_ms=12.5,
-        created_at="2026-11-25T10:00:00+00:00",
-        model_latency_ms=8.0,
-    )
-
-
-def escalation() -> Escalation:
-    return Escalation(
-        query_id="q", customer_id="c", channel="email", reason="x", text="t", created_at="n"
-    )
+    return make_response(model_latency_ms=8.0)
 
 
 SAMPLES: list[faust.Record] = [
@@ -136,7 +111,7 @@ SAMPLES: list[faust.Record] = [
         actions=[Action(type="return_denied", order_id=None, detail="too late")],
     ),
     response(),
-    escalation(),
+    make_escalation(),
 ]
 
 
@@ -408,7 +383,7 @@ def test_registry_server_runs_as_a_process() -> None:
         assert process.stdout.readline().strip() == f"registry listening on http://127.0.0.1:{port}"
         url = f"http://127.0.0.1:{port}"
         codec = make_codec(Escalation, Settings(serializer="avro", schema_registry_url=url))
-        assert codec.decode(codec.encode(escalation())) == escalation()
+        assert codec.decode(codec.encode(make_escalation())) == make_escalation()
         assert get_json(f"{url}/subjects") == ["flowdesk.Escalation"]
     finally:
         process.terminate()
