@@ -16,6 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 Serializer = Literal["avro", "json"]
 KafkaSecurity = Literal["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+LogFormat = Literal["text", "json"]
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 #: The name the embedded model server answers to (``flowdesk model-server``).
 EMBEDDED_MODEL_NAME = "smollm2-135m-instruct"
@@ -119,6 +121,17 @@ class Settings(BaseSettings):
     orders_per_customer: int = Field(20, ge=1, description="Recent orders kept per customer.")
     voice_call_timeout: float = Field(
         60.0, gt=0, description="Silence after which an unfinished call expires, s."
+    )
+    log_format: LogFormat = Field("text", description="Worker log lines: text or json.")
+    log_level: LogLevel = Field("info", description="Least severe level logged.")
+
+    # --- Monitoring -------------------------------------------------------------------------
+    drift_window: float = Field(60.0, ge=1, description="Tumbling window of the drift monitor, s.")
+    drift_threshold: float = Field(
+        0.2, gt=0, description="Drift score (PSI) that publishes to support.monitoring."
+    )
+    drift_min_samples: int = Field(
+        50, ge=1, description="Fewest queries in a window for it to be compared."
     )
 
     @property
