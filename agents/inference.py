@@ -18,6 +18,7 @@ from faust.types import EventT
 from app.clients import inferencer
 from app.dlq import dead_letter
 from app.enrich import Context, history_before, pick_order
+from app.logs import log_context
 from app.main import app
 from app.metrics import EVENTS
 from app.pipeline import finalize, pre_model_outcome
@@ -49,10 +50,11 @@ async def handle(stream: StreamT, event: EventT) -> None:
     message = event.message
     try:
         query = query_codec.decode(message.value or b"")
-        context = context_for(query)
-        outcome = pre_model_outcome(query, context)
-        if outcome is None:
-            outcome = finalize(await inferencer.answer(query, context), query, context)
+        with log_context(query_id=query.query_id, customer_id=query.customer_id):
+            context = context_for(query)
+            outcome = pre_model_outcome(query, context)
+            if outcome is None:
+                outcome = finalize(await inferencer.answer(query, context), query, context)
     except Exception as exc:  # bad input, or a bug: park it, never stop the stream
         await dead_letter(event, exc)
         EVENTS.labels(stage="inference", result="dead_letter").inc()

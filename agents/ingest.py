@@ -15,6 +15,7 @@ from faust.types import EventT
 
 from app.dlq import dead_letter, source_headers
 from app.inbound import parse_chat, parse_email
+from app.logs import log_context
 from app.main import app
 from app.metrics import EVENTS
 from app.records import Query
@@ -53,8 +54,11 @@ async def _ingest(stream: StreamT, parse: Parser, channel: str) -> None:
         except Exception as exc:  # bad input, or a bug: park it, never stop the stream
             await dead_letter(event, exc)
             continue
-        await queries_topic.send(key=query.customer_id.encode(), value=query_codec.encode(query))
-        EVENTS.labels(stage="ingest", result=channel).inc()
+        with log_context(query_id=query.query_id, customer_id=query.customer_id):
+            await queries_topic.send(
+                key=query.customer_id.encode(), value=query_codec.encode(query)
+            )
+            EVENTS.labels(stage="ingest", result=channel).inc()
 
 
 @app.agent(chat_inbound_topic)
@@ -77,11 +81,13 @@ async def ingest_voice(stream: StreamT) -> None:
         except Exception as exc:  # bad input, or a bug: park it, never stop the stream
             await dead_letter(event, exc)
             continue
-        headers = source_headers(
-            topic=message.topic, partition=message.partition, offset=message.offset
-        )
-        headers.append(("arrived_ms", str(arrived_ms(event)).encode()))
-        await voice_topic.send(
-            key=segment.customer_id.encode(), value=message.value, headers=headers
-        )
-        EVENTS.labels(stage="ingest", result="voice_segment").inc()
+        # A call's query id is its call id (agents.voice).
+        with log_context(query_id=segment.call_id, customer_id=segment.customer_id):
+            headers = source_headers(
+                topic=message.topic, partition=message.partition, offset=message.offset
+            )
+            headers.append(("arrived_ms", str(arrived_ms(event)).encode()))
+            await voice_topic.send(
+                key=segment.customer_id.encode(), value=message.value, headers=headers
+            )
+            EVENTS.labels(stage="ingest", result="voice_segment").inc()

@@ -23,6 +23,7 @@ from faust.types import EventT
 from app.dlq import dead_letter, header_dict, send_dead_letter, source_of
 from app.errors import CallAbandoned, InputError, ValidationError, VoiceCallError
 from app.inbound import prepare_query
+from app.logs import key_text, log_context
 from app.main import app
 from app.metrics import EVENTS
 from app.settings import get_settings
@@ -62,15 +63,17 @@ async def voice_ticks() -> None:
 async def assemble_voice(stream: StreamT) -> None:
     async for event in stream.events():
         message = event.message
-        try:
-            headers = header_dict(message)
-            if TICK_HEADER in headers:
-                await sweep(message.partition)
-            else:
-                arrived = int(headers.get("arrived_ms", b"0") or 0) or now_ms()
-                await on_segment(event, arrived)
-        except Exception as exc:  # bad input, or a bug: park it, never stop the stream
-            await dead_letter(event, exc)
+        # Segments are keyed by customer (agents.ingest); ticks have no key.
+        with log_context(customer_id=key_text(message.key)):
+            try:
+                headers = header_dict(message)
+                if TICK_HEADER in headers:
+                    await sweep(message.partition)
+                else:
+                    arrived = int(headers.get("arrived_ms", b"0") or 0) or now_ms()
+                    await on_segment(event, arrived)
+            except Exception as exc:  # bad input, or a bug: park it, never stop the stream
+                await dead_letter(event, exc)
 
 
 def _store(call: VoiceCall, partition: int) -> None:
@@ -81,27 +84,30 @@ async def on_segment(event: EventT, arrived_ms: int) -> None:
     message = event.message
     raw = message.value or b""
     segment = parse_voice_segment(raw)
-    key = segment.call_id.encode()
-    stored: dict[str, Any] | None = voice_calls.get(key)
-    call = VoiceCall.from_dict(stored["call"]) if stored else None
-    result = add_segment(
-        call,
-        segment,
-        raw=raw.decode("utf-8"),
-        source=source_of(message),
-        now_ms=arrived_ms,
-        max_chars=settings.max_text_chars,
-    )
-    if result.call is not call:
-        _store(result.call, message.partition)
-    EVENTS.labels(stage="voice", result=result.note).inc()
-    if result.note == "conflict" or (
-        result.note == "late" and call is not None and segment.seq not in call.segments
-    ):
-        # A segment whose words no answer used: park it, with why.
-        raise VoiceCallError(f"segment {segment.seq} of call {segment.call_id}: {result.reason}")
-    if result.utterance is not None:
-        await answer(result.call, result.utterance, completed_ms=arrived_ms)
+    with log_context(query_id=segment.call_id, customer_id=segment.customer_id):
+        key = segment.call_id.encode()
+        stored: dict[str, Any] | None = voice_calls.get(key)
+        call = VoiceCall.from_dict(stored["call"]) if stored else None
+        result = add_segment(
+            call,
+            segment,
+            raw=raw.decode("utf-8"),
+            source=source_of(message),
+            now_ms=arrived_ms,
+            max_chars=settings.max_text_chars,
+        )
+        if result.call is not call:
+            _store(result.call, message.partition)
+        EVENTS.labels(stage="voice", result=result.note).inc()
+        if result.note == "conflict" or (
+            result.note == "late" and call is not None and segment.seq not in call.segments
+        ):
+            # A segment whose words no answer used: park it, with why.
+            raise VoiceCallError(
+                f"segment {segment.seq} of call {segment.call_id}: {result.reason}"
+            )
+        if result.utterance is not None:
+            await answer(result.call, result.utterance, completed_ms=arrived_ms)
 
 
 async def answer(call: VoiceCall, utterance: Utterance, *, completed_ms: int) -> None:
@@ -145,20 +151,23 @@ async def sweep(partition: int) -> None:
         if value.get("partition") != partition:
             continue
         call = VoiceCall.from_dict(value["call"])
-        result = expire(call, now_ms=now, timeout_ms=TIMEOUT_MS, max_chars=settings.max_text_chars)
-        if result is None:
-            continue
-        if result.delete:
-            del voice_calls[key]
-            continue
-        _store(result.call, partition)
-        if result.action == "answered" and result.utterance is not None:
-            EVENTS.labels(stage="voice", result="expired_answered").inc()
-            await answer(result.call, result.utterance, completed_ms=now)
-        elif result.action == "abandoned":
-            EVENTS.labels(stage="voice", result="abandoned").inc()
-            error = CallAbandoned(
-                f"call {call.call_id} went silent for {TIMEOUT_MS / 1000:g} s without its "
-                f"final segment; {len(result.dead_letters)} segment(s) dead-lettered"
+        with log_context(query_id=call.call_id, customer_id=call.customer_id):
+            result = expire(
+                call, now_ms=now, timeout_ms=TIMEOUT_MS, max_chars=settings.max_text_chars
             )
-            await _dead_letter_segments(result.dead_letters, error)
+            if result is None:
+                continue
+            if result.delete:
+                del voice_calls[key]
+                continue
+            _store(result.call, partition)
+            if result.action == "answered" and result.utterance is not None:
+                EVENTS.labels(stage="voice", result="expired_answered").inc()
+                await answer(result.call, result.utterance, completed_ms=now)
+            elif result.action == "abandoned":
+                EVENTS.labels(stage="voice", result="abandoned").inc()
+                error = CallAbandoned(
+                    f"call {call.call_id} went silent for {TIMEOUT_MS / 1000:g} s without its "
+                    f"final segment; {len(result.dead_letters)} segment(s) dead-lettered"
+                )
+                await _dead_letter_segments(result.dead_letters, error)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
-from app.errors import FlowdeskError
+from app.errors import ConfigurationError, FlowdeskError
 
 DEFAULT_CHANNELS = "chat,email,voice"
 
@@ -115,6 +115,39 @@ def build_parser() -> argparse.ArgumentParser:
         help="queries for the half-capacity latency run (1000)",
     )
     bench.add_argument("--json", dest="json_path", help="also write the results to this file")
+
+    models = commands.add_parser(
+        "models", help="list and change the model variants, at run time (support.models)"
+    )
+    actions = models.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", help="the variants in force and their traffic shares")
+    listing.add_argument("--json", action="store_true", help="as JSON")
+    define = actions.add_parser("set", help="add a variant, or replace one (same name@version)")
+    define.add_argument("name", help="model name recorded on responses")
+    define.add_argument("version", help="version recorded on responses")
+    define.add_argument("--base-url", required=True, help="OpenAI-compatible API root")
+    define.add_argument("--model", default="", help="name sent to the server (NAME)")
+    define.add_argument("--weight", type=float, default=1.0, help="traffic weight (1)")
+    define.add_argument(
+        "--fallback", action="store_true", help="no share of traffic; answers when others fail"
+    )
+    define.add_argument(
+        "--param", action="append", default=[], metavar="KEY=VALUE", help="temperature=0.3 ..."
+    )
+    define.add_argument(
+        "--api-key-env", default="", help="variable holding its API key on the workers"
+    )
+    weight = actions.add_parser("weight", help="change a variant's traffic weight")
+    weight.add_argument("name")
+    weight.add_argument("version")
+    weight.add_argument("weight", type=float)
+    for action, text in (
+        ("drain", "weight 0: no new queries; those in flight finish"),
+        ("remove", "stop serving a variant (drain it first)"),
+    ):
+        sub = actions.add_parser(action, help=text)
+        sub.add_argument("name")
+        sub.add_argument("version")
     return parser
 
 
@@ -134,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             run_loadgen_command(args)
         elif args.command == "bench":
             run_bench_command(args)
+        elif args.command == "models":
+            run_models_command(args)
     except FlowdeskError as exc:
         print(f"flowdesk {args.command}: {exc}", file=sys.stderr)
         sys.exit(2)
@@ -142,12 +177,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def run_worker(faust_args: list[str]) -> None:
-    """One Faust worker; any extra arguments go to Faust (``--loglevel`` and so on)."""
-    from app.main import app
+    """One Faust worker; any extra arguments go to Faust's ``worker`` command.
 
-    if not any(a.startswith(("-l", "--loglevel")) for a in faust_args):
-        faust_args = ["--loglevel", "info", *faust_args]
-    sys.argv = ["flowdesk", "worker", *faust_args]
+    The log format and level are FLOWDESK_LOG_FORMAT and FLOWDESK_LOG_LEVEL. With JSON
+    logs Faust's text banner is left out, so that every line the worker writes is JSON.
+    """
+    from app.main import app
+    from app.settings import get_settings
+
+    quiet = ["--quiet"] if get_settings().log_format == "json" else []
+    sys.argv = ["flowdesk", *quiet, "worker", *faust_args]
     app.main()
 
 
@@ -236,6 +275,50 @@ def run_bench_command(args: argparse.Namespace) -> None:
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(report, indent=2) + "\n")
         print(f"results written to {args.json_path}")
+
+
+def run_models_command(args: argparse.Namespace) -> None:
+    import json
+
+    from pydantic import ValidationError
+
+    from app import modelctl
+    from app.catalog import ModelDefinition
+    from app.settings import get_settings
+
+    settings = get_settings()
+
+    async def go() -> None:
+        if args.action == "set":
+            try:
+                definition = ModelDefinition(
+                    name=args.name,
+                    version=args.version,
+                    base_url=args.base_url,
+                    model=args.model,
+                    weight=args.weight,
+                    fallback=args.fallback,
+                    params=dict(modelctl.parse_param(p) for p in args.param),
+                    api_key_env=args.api_key_env,
+                )
+            except ValidationError as exc:
+                raise ConfigurationError(f"invalid model definition: {exc}") from exc
+            await modelctl.define(settings, definition)
+            print(f"sent {definition.id}; workers serve it within a second")
+        elif args.action in ("weight", "drain"):
+            weight = 0.0 if args.action == "drain" else args.weight
+            changed = await modelctl.set_weight(settings, args.name, args.version, weight)
+            print(f"sent {changed.id} with weight {changed.weight:g}")
+        elif args.action == "remove":
+            await modelctl.remove(settings, args.name, args.version)
+            print(f"removed {args.name}@{args.version}")
+        definitions = await modelctl.read_definitions(settings)
+        if args.action == "list" and args.json:
+            print(json.dumps([d.model_dump(mode="json") for d in definitions.values()], indent=2))
+        else:
+            print(modelctl.format_definitions(definitions.values()))
+
+    asyncio.run(go())
 
 
 # --- flowdesk dev ------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from app.llm import LLMClient
 from app.main import app
 from app.ratelimit import RedisRateLimiter
 from app.settings import get_settings
+from tables.models import models
 
 
 class RedisPool(Service):
@@ -47,5 +48,5 @@ rate_limiter = RedisRateLimiter(
 )
 result_cache = ResultCache(redis=redis_pool.client, ttl_seconds=settings.cache_ttl)
 inferencer = Inferencer.from_settings(
-    settings, client=llm_client, limiter=rate_limiter, cache=result_cache
+    settings, client=llm_client, limiter=rate_limiter, cache=result_cache, models=models.items
 )

@@ -14,6 +14,7 @@ from faust.types import EventT
 
 from app.errors import FlowdeskError, InputError
 from app.metrics import DEAD_LETTERS
+from app.status import RECENT
 from app.topics import dlq_topic
 
 logger = logging.getLogger(__name__)
@@ -104,3 +105,4 @@ async def send_dead_letter(
     )
     await dlq_topic.send(key=key, value=value, headers=headers)
     DEAD_LETTERS.labels(error_type=headers[0][1].decode()).inc()
+    RECENT.add("dead_letter")

@@ -17,11 +17,11 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
 from app.answers import ModelAnswer, parse_answer
+from app.catalog import Endpoint, ModelCatalog, Source
 from app.enrich import Context
 from app.errors import InvalidModelOutput, ModelError, ModelUnavailable
 from app.guard import check_answer
@@ -56,25 +56,13 @@ T = TypeVar("T")
 ASKS = 2
 
 
-@dataclass(frozen=True, kw_only=True)
-class Endpoint:
-    """One model server and model, with its own breaker."""
-
-    name: str
-    base_url: str
-    model: str
-    version: str
-    api_key: str
-    breaker: CircuitBreaker
-
-
 def _breaker_changed(name: str, state: BreakerState) -> None:
     BREAKER_STATE.labels(endpoint=name).set(BREAKER_STATE_VALUE[state])
     logger.warning("circuit breaker of %s is now %s", name, state)
 
 
-def endpoints_from(settings: Settings) -> tuple[Endpoint, Endpoint | None]:
-    """The primary endpoint and the fallback, if one is configured."""
+def breaker_factory(settings: Settings) -> Callable[[str], CircuitBreaker]:
+    """New circuit breakers configured from ``settings``, reported as metrics."""
 
     def breaker(name: str) -> CircuitBreaker:
         BREAKER_STATE.labels(endpoint=name).set(0)
@@ -86,6 +74,12 @@ def endpoints_from(settings: Settings) -> tuple[Endpoint, Endpoint | None]:
             on_change=_breaker_changed,
         )
 
+    return breaker
+
+
+def endpoints_from(settings: Settings) -> tuple[Endpoint, ...]:
+    """The settings' endpoints: the primary, and the fallback if one is configured."""
+    breaker = breaker_factory(settings)
     key = settings.llm_api_key.get_secret_value()
     primary = Endpoint(
         name="primary",
@@ -96,7 +90,7 @@ def endpoints_from(settings: Settings) -> tuple[Endpoint, Endpoint | None]:
         breaker=breaker("primary"),
     )
     if not (settings.llm_fallback_base_url or settings.llm_fallback_model):
-        return primary, None
+        return (primary,)
     fallback = Endpoint(
         name="fallback",
         base_url=settings.llm_fallback_base_url or settings.llm_base_url,
@@ -104,8 +98,24 @@ def endpoints_from(settings: Settings) -> tuple[Endpoint, Endpoint | None]:
         version=settings.llm_fallback_model_version,
         api_key=key,
         breaker=breaker("fallback"),
+        fallback=True,
     )
     return primary, fallback
+
+
+def catalog_from(settings: Settings, *, source: Source | None = None) -> ModelCatalog:
+    """The worker's catalog: the models table (``source``), else the settings' endpoints."""
+    return ModelCatalog(
+        defaults=endpoints_from(settings),
+        breaker=breaker_factory(settings),
+        source=source,
+        api_key=settings.llm_api_key.get_secret_value(),
+    )
+
+
+def _named(endpoint: Endpoint) -> dict[str, str]:
+    """The model and version an escalation names: the variant the query was given."""
+    return {"model": endpoint.label or endpoint.model, "model_version": endpoint.version}
 
 
 def validate_answer(content: str, *, allowed_link_domains: frozenset[str]) -> ModelAnswer:
@@ -120,8 +130,7 @@ class Inferencer:
         self,
         *,
         client: LLMClient,
-        primary: Endpoint,
-        fallback: Endpoint | None = None,
+        catalog: ModelCatalog,
         retry: RetryPolicy,
         deadline: float,
         limiter: Any = None,
@@ -133,8 +142,7 @@ class Inferencer:
         if deadline <= 0:
             raise ValueError(f"deadline must be above 0, got {deadline}")
         self.client = client
-        self.primary = primary
-        self.fallback = fallback
+        self.catalog = catalog
         self.retry = retry
         self.deadline = deadline
         self.limiter = limiter
@@ -146,13 +154,17 @@ class Inferencer:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, client: LLMClient, limiter: Any = None, cache: Any = None
+        cls,
+        settings: Settings,
+        *,
+        client: LLMClient,
+        limiter: Any = None,
+        cache: Any = None,
+        models: Source | None = None,
     ) -> Inferencer:
-        primary, fallback = endpoints_from(settings)
         return cls(
             client=client,
-            primary=primary,
-            fallback=fallback,
+            catalog=catalog_from(settings, source=models),
             retry=RetryPolicy(
                 max_attempts=settings.llm_max_attempts,
                 base_delay=settings.llm_backoff_base,
@@ -167,39 +179,46 @@ class Inferencer:
 
     async def answer(self, query: Query, context: Context | None = None) -> Outcome:
         """The outcome for ``query``; model failures become escalations."""
+        # Chosen once: a query keeps its endpoints through every retry, even when an
+        # operator drains or removes its variant meanwhile.
+        route = self.catalog.route(query.customer_id)
+        if not route:
+            logger.error("query %s: no model variant takes traffic", query.query_id)
+            return escalate(query, "model_unavailable")
         messages = build_messages(query, context, budget_tokens=self.budget_tokens)
         deadline_at = time.monotonic() + self.deadline
         first_call = [True]
         for ask in range(1, ASKS + 1):
             try:
                 answer, completion, endpoint = await self._ask(
-                    query, messages, deadline_at, use_cache=ask == 1, first_call=first_call
+                    query, route, messages, deadline_at, use_cache=ask == 1, first_call=first_call
                 )
             except InvalidModelOutput as exc:
                 logger.info("query %s: invalid model output (ask %d): %s", query.query_id, ask, exc)
                 continue
             except ModelError as exc:
                 logger.warning("query %s: model unavailable: %s", query.query_id, exc)
-                return escalate(query, "model_unavailable")
+                return escalate(query, "model_unavailable", **_named(route[0]))
             return response_outcome(
                 query,
                 answer,
-                model=completion.model,
+                model=endpoint.label or completion.model,
                 model_version=endpoint.version,
                 model_latency_ms=completion.latency_ms,
             )
-        return escalate(query, "invalid_model_output")
+        return escalate(query, "invalid_model_output", **_named(route[0]))
 
     async def _ask(
         self,
         query: Query,
+        route: tuple[Endpoint, ...],
         messages: list[dict[str, str]],
         deadline_at: float,
         *,
         use_cache: bool,
         first_call: list[bool],
     ) -> tuple[ModelAnswer, Completion, Endpoint]:
-        """One valid answer: the primary with retries, then the fallback with retries.
+        """One valid answer: the chosen endpoint with retries, then each fallback with retries.
 
         An endpoint whose breaker is open is skipped. When every endpoint that has
         attempts left is behind an open breaker, the call waits for the first one to
@@ -208,12 +227,12 @@ class Inferencer:
         """
         fmt = response_format()
         error: ModelUnavailable = CircuitOpen("every model endpoint's circuit breaker is open")
-        attempts = dict.fromkeys((e.name for e in self.endpoints), 0)
+        attempts = dict.fromkeys((e.name for e in route), 0)
         while True:
             endpoint = next(
                 (
                     e
-                    for e in self.endpoints
+                    for e in route
                     if attempts[e.name] < self.retry.max_attempts and e.breaker.allow()
                 ),
                 None,
@@ -221,7 +240,7 @@ class Inferencer:
             if endpoint is None:
                 waiting = [
                     e.breaker.retry_in()
-                    for e in self.endpoints
+                    for e in route
                     if attempts[e.name] < self.retry.max_attempts
                 ]
                 if not waiting:
@@ -262,15 +281,19 @@ class Inferencer:
 
     @property
     def endpoints(self) -> tuple[Endpoint, ...]:
-        return (self.primary,) if self.fallback is None else (self.primary, self.fallback)
+        return self.catalog.endpoints
 
     def _cache_key(
         self, endpoint: Endpoint, messages: list[dict[str, str]], fmt: dict[str, Any]
     ) -> str | None:
         if self.cache is None:
             return None
-        body = self.client.request_body(messages, model=endpoint.model, response_format=fmt)
-        key: str = self.cache.key_for(model=endpoint.model, messages=messages, params=body)
+        body = self.client.request_body(
+            messages, model=endpoint.model, response_format=fmt, params=endpoint.params
+        )
+        # Two versions may serve the same model name with different answers.
+        model = f"{endpoint.model}@{endpoint.version}"
+        key: str = self.cache.key_for(model=model, messages=messages, params=body)
         return key
 
     async def _cached(self, key: str | None) -> str | None:
@@ -290,8 +313,8 @@ class Inferencer:
         first_call: list[bool],
     ) -> Completion:
         if self.limiter is not None and self.limiter.enabled:
-            tokens = (
-                sum(len(m["content"]) for m in messages) // 4 + self.client.settings.llm_max_tokens
+            tokens = sum(len(m["content"]) for m in messages) // 4 + endpoint.params.get(
+                "max_tokens", self.client.settings.llm_max_tokens
             )
             waited = await self._redis(
                 "ratelimit", self.limiter.acquire(tokens=tokens, deadline=deadline_at)
@@ -312,6 +335,7 @@ class Inferencer:
                 base_url=endpoint.base_url,
                 api_key=endpoint.api_key,
                 request_timeout=timeout,
+                params=endpoint.params,
             )
         except ModelUnavailable as exc:
             if exc.status == 429:

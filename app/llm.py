@@ -8,6 +8,7 @@ subclass, so the stage above it can decide what to retry.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,14 +77,20 @@ class LLMClient(Service):
         *,
         model: str | None = None,
         response_format: dict[str, Any] | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """The chat-completions request body (also what the result cache keys on)."""
+        """The chat-completions request body (also what the result cache keys on).
+
+        ``params`` (a model variant's temperature, max_tokens...) override the settings.
+        """
         body: dict[str, Any] = {
             "model": model or self.settings.llm_model,
             "messages": messages,
             "max_tokens": self.settings.llm_max_tokens,
             "temperature": self.settings.llm_temperature,
         }
+        if params:
+            body.update(params)
         if response_format is not None:
             body["response_format"] = response_format
         return body
@@ -97,13 +104,16 @@ class LLMClient(Service):
         base_url: str | None = None,
         api_key: str | None = None,
         request_timeout: float | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> Completion:
         """One chat completion; raises ``ModelUnavailable`` or ``InvalidModelOutput``.
 
         ``base_url``, ``api_key`` and ``request_timeout`` default to the primary endpoint's
         settings; a fallback endpoint passes its own.
         """
-        body = self.request_body(messages, model=model, response_format=response_format)
+        body = self.request_body(
+            messages, model=model, response_format=response_format, params=params
+        )
         url = f"{base_url or self.settings.llm_base_url}/chat/completions"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         limit = aiohttp.ClientTimeout(total=request_timeout or self.settings.llm_timeout)

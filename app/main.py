@@ -15,6 +15,7 @@ from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TransportT
 
+from app.logs import FlowdeskWorker
 from app.settings import Settings, get_settings
 
 
@@ -92,6 +93,8 @@ def create_app(settings: Settings) -> faust.App:
         web_port=settings.web_port,
         web_bind=settings.web_host,
         web_host=settings.web_host,
+        # Its logging setup follows FLOWDESK_LOG_FORMAT and FLOWDESK_LOG_LEVEL.
+        Worker=FlowdeskWorker,
     )
 
 

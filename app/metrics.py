@@ -24,6 +24,9 @@ RETRIES = Counter("flowdesk_model_retries_total", "Model request retries.", ["en
 BREAKER_STATE = Gauge(
     "flowdesk_breaker_state", "Circuit breaker: 0 closed, 1 half-open, 2 open.", ["endpoint"]
 )
+MODEL_WEIGHT = Gauge(
+    "flowdesk_model_weight", "Traffic weight of each model variant (0: drained).", ["endpoint"]
+)
 CACHE = Counter("flowdesk_cache_total", "Result cache lookups, by result.", ["result"])
 DUPLICATE_CALLS = Counter(
     "flowdesk_duplicate_llm_calls_total",
@@ -42,6 +45,19 @@ ESCALATIONS = Counter("flowdesk_escalations_total", "Escalations, by reason.", [
 DUPLICATE_OUTCOMES = Counter(
     "flowdesk_duplicate_outcomes_total",
     "Outcomes of queries already routed (replays), not written again.",
+)
+DRIFT_SCORE = Gauge(
+    "flowdesk_drift_score",
+    "Drift of the last closed window against the baseline (largest feature PSI).",
+    ["variant"],
+)
+DRIFT_FEATURE_SCORE = Gauge(
+    "flowdesk_drift_feature_score",
+    "Drift of one feature in the last closed window (PSI beyond chance).",
+    ["variant", "feature"],
+)
+DRIFT_ALERTS = Counter(
+    "flowdesk_drift_alerts_total", "Windows published to support.monitoring.", ["variant"]
 )
 #: Consumer lag per partition; ``app.views`` gives it the worker's consumer.
 CONSUMER_LAG = ConsumerLagCollector()

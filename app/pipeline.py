@@ -17,8 +17,11 @@ from app.records import Action, Escalation, Outcome, Query, SupportResponse
 from app.rules import apply_rules
 
 
-def escalate(query: Query, reason: str) -> Outcome:
-    """An outcome handing ``query`` to a person for ``reason`` (SPEC section 4)."""
+def escalate(query: Query, reason: str, *, model: str = "", model_version: str = "") -> Outcome:
+    """An outcome handing ``query`` to a person for ``reason`` (SPEC section 4).
+
+    ``model`` and ``model_version`` name the variant that failed, if one was asked.
+    """
     return Outcome(
         query_id=query.query_id,
         customer_id=query.customer_id,
@@ -28,6 +31,10 @@ def escalate(query: Query, reason: str) -> Outcome:
         received_at=query.received_at,
         arrived_ms=query.arrived_ms,
         reason=reason,
+        model=model,
+        model_version=model_version,
+        query_intent=query.intent,
+        sentiment=query.sentiment,
     )
 
 
@@ -97,6 +104,8 @@ def response_outcome(
         model_version=model_version,
         model_latency_ms=round(model_latency_ms, 3),
         question=query.text,
+        query_intent=query.intent,
+        sentiment=query.sentiment,
     )
 
 

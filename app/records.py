@@ -57,6 +57,9 @@ class Outcome(faust.Record, include_metadata=False, namespace="flowdesk.Outcome"
     model_version: str = ""
     model_latency_ms: float = 0.0
     question: str = ""  # the redacted query text, for the conversation history
+    # The classifier's view of the query, for the drift monitor.
+    query_intent: str = "other"
+    sentiment: str = "neutral"
 
 
 class SupportResponse(faust.Record, include_metadata=False, namespace="flowdesk.SupportResponse"):

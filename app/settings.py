@@ -130,8 +130,9 @@ class Settings(BaseSettings):
     drift_threshold: float = Field(
         0.2, gt=0, description="Drift score (PSI) that publishes to support.monitoring."
     )
+    # Below a few hundred queries, windows of the same traffic differ by chance.
     drift_min_samples: int = Field(
-        50, ge=1, description="Fewest queries in a window for it to be compared."
+        200, ge=1, description="Fewest queries in a window for it to be compared."
     )
 
     @property

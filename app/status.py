@@ -56,6 +56,45 @@ class RecentOutcomes:
             "latency_ms": {f"p{p}": percentile(latencies, p) for p in (50, 95, 99)},
         }
 
+    def series(self, bucket: float = 5.0, window: float = 300.0) -> dict[str, object]:
+        """Outcomes by route and response latency p50/p99, per ``bucket`` s, oldest first.
+
+        Buckets are aligned to multiples of ``bucket`` on the clock, so a bucket keeps
+        its outcomes from one call to the next and a chart does not jitter. They cover
+        the last ``window`` s (at most the horizon); the last one is still filling, and
+        its ``seconds`` says how much of it has passed. ``start`` is relative to now.
+        """
+        if bucket <= 0:
+            raise ValueError(f"bucket must be above 0, got {bucket}")
+        if window < bucket:
+            raise ValueError(f"window must be at least one bucket ({bucket}), got {window}")
+        self._trim()
+        now = self._clock()
+        last = math.floor(now / bucket)
+        first = last - max(1, int(min(window, self.horizon) // bucket)) + 1
+        routes: dict[int, Counter[str]] = {}
+        latencies: dict[int, list[float]] = {}
+        for seen in self._seen:
+            index = math.floor(seen.at / bucket)
+            if index < first:
+                continue
+            routes.setdefault(index, Counter())[seen.route] += 1
+            if seen.latency_ms is not None:
+                latencies.setdefault(index, []).append(seen.latency_ms)
+        buckets = []
+        for index in range(first, last + 1):
+            start = index * bucket
+            measured = latencies.get(index, [])
+            buckets.append(
+                {
+                    "start": round(start - now, 3),
+                    "seconds": round(min(bucket, now - start), 3),
+                    "routes": dict(routes.get(index, {})),
+                    "latency_ms": {f"p{p}": percentile(measured, p) for p in (50, 99)},
+                }
+            )
+        return {"bucket_seconds": bucket, "buckets": buckets}
+
 
 def percentile(values: list[float], p: float) -> float | None:
     """The nearest-rank ``p``th percentile of ``values``, or None when there are none."""
@@ -92,5 +131,5 @@ class ConsumerLagCollector(Collector):
         yield family
 
 
-#: This worker's recent outcomes, fed by the router.
+#: This worker's recent outcomes, fed by the router and by every dead letter.
 RECENT = RecentOutcomes()

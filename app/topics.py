@@ -24,7 +24,7 @@ from app.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
 
-Role = Literal["inbound", "internal", "outbound"]
+Role = Literal["inbound", "internal", "outbound", "control"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,6 +32,11 @@ class TopicSpec:
     name: str
     role: Role
     compacted: bool = False
+    #: Its own partition count; None: ``FLOWDESK_TOPIC_PARTITIONS``.
+    partitions: int | None = None
+
+    def partition_count(self, settings: Settings) -> int:
+        return self.partitions or settings.topic_partitions
 
 
 CHAT_INBOUND = "support.chat.inbound"
@@ -52,6 +57,12 @@ RESPONSES = {
 }
 ESCALATIONS = "support.escalations"
 DLQ = "support.dlq"
+#: Model definitions, managed by operators (``flowdesk models``); key ``name@version``.
+MODELS = "support.models"
+#: Drift reports of the monitor, for people and alerting.
+MONITORING = "support.monitoring"
+#: Per-query drift features, keyed by model variant, for the monitor's windows.
+SIGNALS = "flowdesk.signals"
 
 TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(name=CHAT_INBOUND, role="inbound"),
@@ -63,9 +74,13 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(name=CRM, role="internal"),
     TopicSpec(name=VOICE, role="internal"),
     TopicSpec(name=OUTCOMES, role="internal"),
+    TopicSpec(name=SIGNALS, role="internal"),
     *(TopicSpec(name=name, role="outbound") for name in RESPONSES.values()),
     TopicSpec(name=ESCALATIONS, role="outbound"),
     TopicSpec(name=DLQ, role="outbound"),
+    TopicSpec(name=MONITORING, role="outbound"),
+    # One partition: the few definitions stay in the order operators sent them.
+    TopicSpec(name=MODELS, role="control", compacted=True, partitions=1),
 )
 
 
@@ -76,7 +91,7 @@ def _faust_topic(name: str) -> faust.TopicT:
     settings = get_settings()
     return app.topic(
         name,
-        partitions=settings.topic_partitions,
+        partitions=SPECS[name].partition_count(settings),
         replicas=settings.topic_replicas,
         key_serializer="raw",
         value_serializer="raw",
@@ -96,6 +111,9 @@ outcomes_topic = _faust_topic(OUTCOMES)
 response_topics = {channel: _faust_topic(name) for channel, name in RESPONSES.items()}
 escalations_topic = _faust_topic(ESCALATIONS)
 dlq_topic = _faust_topic(DLQ)
+models_topic = _faust_topic(MODELS)
+monitoring_topic = _faust_topic(MONITORING)
+signals_topic = _faust_topic(SIGNALS)
 
 #: Every Faust topic object; the worker declares them all when it starts.
 ALL_FAUST_TOPICS = (
@@ -111,6 +129,9 @@ ALL_FAUST_TOPICS = (
     *response_topics.values(),
     escalations_topic,
     dlq_topic,
+    models_topic,
+    monitoring_topic,
+    signals_topic,
 )
 
 
@@ -134,7 +155,7 @@ async def ensure_topics(settings: Settings | None = None) -> list[str]:
             config = {"cleanup.policy": "compact"} if spec.compacted else {}
             new = NewTopic(
                 name=spec.name,
-                num_partitions=settings.topic_partitions,
+                num_partitions=spec.partition_count(settings),
                 replication_factor=settings.topic_replicas,
                 topic_configs=config,
             )
@@ -145,7 +166,8 @@ async def ensure_topics(settings: Settings | None = None) -> list[str]:
                 if code:
                     raise TopicSetupError(
                         f"the broker refused to create topic {name!r} (Kafka error {code}); "
-                        f"create it by hand with {settings.topic_partitions} partitions"
+                        f"create it by hand with {SPECS[name].partition_count(settings)} "
+                        "partitions"
                     )
                 created.append(name)
     finally:

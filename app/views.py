@@ -1,6 +1,11 @@
-"""The worker's web endpoints (SPEC section 6): liveness, readiness, metrics, customers."""
+"""The worker's web endpoints (SPEC section 6): liveness, readiness, metrics, customers.
+
+Also the live dashboard (``GET /``), one page that draws ``GET /status``.
+"""
 
 from __future__ import annotations
+
+from importlib.resources import files
 
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -14,6 +19,9 @@ from tables.crm import customers, orders
 from tables.history import history
 
 settings = get_settings()
+
+#: The dashboard: one self-contained page (inline CSS, JS and SVG), read once.
+DASHBOARD = files("app").joinpath("static/dashboard.html").read_text(encoding="utf-8")
 
 
 def readiness() -> tuple[bool, dict[str, object]]:
@@ -59,17 +67,22 @@ async def status(self: View, request: Request) -> Response:
             "worker": app.conf.canonical_url.port,
             "ready": ready,
             "last_minute": RECENT.summary(60.0),
+            "series": RECENT.series(bucket=5.0, window=300.0),
             "in_flight": int(next(iter(IN_FLIGHT.collect())).samples[0].value),
             "capacity": settings.llm_capacity,
             "breakers": {e.name: e.breaker.state for e in inferencer.endpoints},
-            "models": [
-                {"endpoint": e.name, "model": e.model, "version": e.version, "url": e.base_url}
-                for e in inferencer.endpoints
-            ],
+            "models": inferencer.catalog.describe(),
             "partitions": detail["partitions"],
             "consumer_lag": sum(lag for _, _, lag in consumer_lag()),
         }
     )
+
+
+# Registered before Faust's own index view at "/", which therefore never answers.
+@app.page("/")
+async def dashboard(self: View, request: Request) -> Response:
+    """The live dashboard: it polls ``/status`` every 2 s and draws it."""
+    return self.html(DASHBOARD, headers={"Cache-Control": "no-cache"})
 
 
 @app.page("/health")

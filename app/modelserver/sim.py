@@ -336,6 +336,8 @@ async def _chat_completions(request: web.Request) -> web.Response:
             "received_at": received,
             "model": body.get("model"),
             "messages": messages,
+            # Sampling parameters and response_format: what the client asked for.
+            "params": {k: v for k, v in body.items() if k not in ("model", "messages")},
             "outcome": outcome,
             "status": status,
         }

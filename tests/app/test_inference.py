@@ -11,7 +11,8 @@ import aiohttp
 import pytest
 from factories import make_query
 
-from app.inference import Endpoint, Inferencer
+from app.catalog import Endpoint, ModelCatalog
+from app.inference import Inferencer
 from app.llm import LLMClient
 from app.modelserver.sim import SimConfig, SimServer, parse_latency
 from app.records import Query
@@ -62,6 +63,7 @@ def endpoint(
     consecutive_failures: int = 3,
     failure_rate: float = 0.5,
     cooldown: float = 60,
+    fallback: bool = False,
 ) -> Endpoint:
     return Endpoint(
         name=name,
@@ -75,6 +77,7 @@ def endpoint(
             failure_rate=failure_rate,
             cooldown=cooldown,
         ),
+        fallback=fallback,
     )
 
 
@@ -90,10 +93,17 @@ def inferencer(
 ) -> Inferencer:
     return Inferencer(
         client=client,
-        primary=endpoint(
-            primary, "primary", consecutive_failures=consecutive_failures, failure_rate=failure_rate
+        catalog=ModelCatalog(
+            defaults=[
+                endpoint(
+                    primary,
+                    "primary",
+                    consecutive_failures=consecutive_failures,
+                    failure_rate=failure_rate,
+                ),
+                *([endpoint(fallback, "fallback", fallback=True)] if fallback else []),
+            ]
         ),
-        fallback=endpoint(fallback, "fallback") if fallback else None,
         retry=RetryPolicy(max_attempts=attempts, base_delay=0.01, max_delay=0.05),
         deadline=deadline,
         rng=random.Random(0),
@@ -127,7 +137,7 @@ async def test_the_fallback_takes_over_when_the_primary_is_down(sims, client) ->
     outcomes = [await subject.answer(query(n)) for n in range(10)]
     assert all(o.route == "response" for o in outcomes)
     assert all(o.model == "fallback-m" and o.model_version == "fallback-v" for o in outcomes)
-    assert subject.primary.breaker.state == "open"
+    assert subject.endpoints[0].breaker.state == "open"
     assert await calls(primary) == 3, "once open, the primary gets no more calls"
     assert await calls(fallback) == 10
 
@@ -160,7 +170,7 @@ async def test_retry_after_is_honoured(sims, client) -> None:
     await sim_call(primary, "POST", "/_sim/config", {"rate_limit_rate": 1.0, "retry_after": 1})
     subject = Inferencer(
         client=client,
-        primary=endpoint(primary, "primary", consecutive_failures=10),
+        catalog=ModelCatalog(defaults=[endpoint(primary, "primary", consecutive_failures=10)]),
         retry=RetryPolicy(max_attempts=2, base_delay=0.01, max_delay=5),
         deadline=5,
     )
@@ -192,13 +202,17 @@ async def test_an_open_breaker_without_fallback_delays_until_it_half_opens(sims,
     )
     subject = Inferencer(
         client=client,
-        primary=Endpoint(
-            name="primary",
-            base_url=primary.base_url,
-            model=primary.config.model,
-            version="v",
-            api_key="",
-            breaker=breaker,
+        catalog=ModelCatalog(
+            defaults=[
+                Endpoint(
+                    name="primary",
+                    base_url=primary.base_url,
+                    model=primary.config.model,
+                    version="v",
+                    api_key="",
+                    breaker=breaker,
+                )
+            ]
         ),
         retry=RetryPolicy(max_attempts=5, base_delay=0.01, max_delay=0.02),
         deadline=5,
@@ -218,5 +232,48 @@ async def test_rate_limit_answers_do_not_open_the_breaker(sims, client) -> None:
     subject = inferencer(client, primary, attempts=3, consecutive_failures=1)
     outcome = await subject.answer(query())
     assert outcome.reason == "model_unavailable"
-    assert subject.primary.breaker.state == "closed", "a 429 means the server is up"
+    assert subject.endpoints[0].breaker.state == "closed", "a 429 means the server is up"
     assert await calls(primary) == 3
+
+
+def variant(sim: SimServer, version: str, **fields: object) -> dict:
+    return {"name": "support", "version": version, "base_url": sim.base_url, **fields}
+
+
+async def test_a_table_variant_sends_its_parameters_and_is_recorded_on_the_answer(
+    sims, client
+) -> None:
+    primary, _ = sims
+    table = {
+        b"support@7": variant(
+            primary, "7", model="served-name", params={"temperature": 0.9, "max_tokens": 77}
+        )
+    }
+    subject = inferencer(client, primary)
+    subject.catalog.source = table.items
+    subject.catalog.refresh(force=True)
+    outcome = await subject.answer(query())
+    assert (outcome.model, outcome.model_version) == ("support", "7")
+    request = (await sim_call(primary, "GET", "/_sim/requests"))["requests"][-1]
+    assert request["model"] == "served-name"
+    assert request["params"]["temperature"] == 0.9
+    assert request["params"]["max_tokens"] == 77
+
+
+async def test_a_variant_removed_mid_request_still_answers_its_queries(sims, client) -> None:
+    primary, fallback = sims
+    await sim_call(primary, "POST", "/_sim/config", {"latency": "fixed:400"})
+    table = {b"support@1": variant(primary, "1")}
+    subject = inferencer(client, primary)
+    subject.catalog.source = table.items
+    subject.catalog.refresh(force=True)
+    in_flight = [asyncio.create_task(subject.answer(query(n))) for n in range(5)]
+    await asyncio.sleep(0.1)
+    table.clear()
+    table[b"support@2"] = variant(fallback, "2")
+    subject.catalog.refresh(force=True)
+    after = await subject.answer(query(99))
+    before = await asyncio.gather(*in_flight)
+    assert {(o.route, o.model_version) for o in before} == {("response", "1")}
+    assert (after.route, after.model_version) == ("response", "2")
+    assert await calls(primary) == 5 and await calls(fallback) == 1
