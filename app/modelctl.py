@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from app.catalog import ModelDefinition, parse_definition, variant_id
 from app.errors import ConfigurationError, InputError
+from app.main import client_security
 from app.settings import Settings
 from app.topics import MODELS, ensure_topics
 
@@ -28,6 +29,7 @@ async def read_definitions(settings: Settings, *, wait: float = 15.0) -> dict[st
         enable_auto_commit=False,
         auto_offset_reset="earliest",
         fetch_max_wait_ms=100,
+        **client_security(settings),
     )
     await consumer.start()
     definitions: dict[str, ModelDefinition] = {}
@@ -71,6 +73,7 @@ async def _send(settings: Settings, key: str, value: bytes | None) -> None:
         bootstrap_servers=settings.bootstrap_servers,
         max_batch_size=max(settings.producer_max_batch_size, 1024),
         acks="all",
+        **client_security(settings),
     )
     await producer.start()
     try:

@@ -3,24 +3,39 @@
 One frozen class: the workers, the CLI, the embedded stack and the tests all
 read the same object, so a setting means the same thing everywhere. Defaults
 work for the embedded stack of ``flowdesk dev``; production overrides them.
+A setting may also come from a file in ``FLOWDESK_SECRETS_DIR`` (mounted secrets).
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
+
+from app.errors import ConfigurationError
 
 Serializer = Literal["avro", "json"]
 KafkaSecurity = Literal["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["debug", "info", "warning", "error"]
+TableStore = Literal["memory", "rocksdb"]
 
 #: The name the embedded model server answers to (``flowdesk model-server``).
 EMBEDDED_MODEL_NAME = "smollm2-135m-instruct"
+
+#: Not a setting but where settings live: a folder whose files, named like the
+#: variables (``flowdesk_llm_api_key``), hold values, as mounted Kubernetes Secrets do.
+SECRETS_DIR_VARIABLE = "FLOWDESK_SECRETS_DIR"
 
 
 class Settings(BaseSettings):
@@ -103,6 +118,12 @@ class Settings(BaseSettings):
     web_port: int = Field(6066, ge=1, le=65535, description="Worker web port.")
     web_host: str = Field("127.0.0.1", description="Worker web bind address.")
     data_dir: str = Field(".flowdesk", description="Worker state directory.")
+    table_store: TableStore = Field(
+        "memory", description="Where a worker keeps its tables: memory or rocksdb (in data_dir)."
+    )
+    table_standby_replicas: int = Field(
+        1, ge=0, description="Standby copies of each table partition kept by other workers."
+    )
     serializer: Serializer = Field("avro", description="Internal and outbound topic format.")
     schema_registry_url: str = Field("", description="Confluent registry for Avro, if any.")
     max_text_chars: int = Field(
@@ -134,6 +155,27 @@ class Settings(BaseSettings):
     drift_min_samples: int = Field(
         200, ge=1, description="Fewest queries in a window for it to be compared."
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Read each time settings are built, as the variables are; a variable that is
+        # set wins over its file.
+        secrets_dir = os.environ.get(SECRETS_DIR_VARIABLE)
+        if secrets_dir:
+            if not Path(secrets_dir).is_dir():
+                raise ConfigurationError(
+                    f"{SECRETS_DIR_VARIABLE} is {secrets_dir!r}, which is not a directory: "
+                    f"mount the secret files there, or unset it"
+                )
+            file_secret_settings = SecretsSettingsSource(settings_cls, secrets_dir=secrets_dir)
+        return init_settings, env_settings, dotenv_settings, file_secret_settings
 
     @property
     def link_domains(self) -> frozenset[str]:

@@ -19,7 +19,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from app.errors import TopicSetupError
-from app.main import app
+from app.main import app, client_security
 from app.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -144,7 +144,9 @@ async def ensure_topics(settings: Settings | None = None) -> list[str]:
     """
     settings = settings or get_settings()
     admin = AIOKafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers, request_timeout_ms=10_000
+        bootstrap_servers=settings.bootstrap_servers,
+        request_timeout_ms=10_000,
+        **client_security(settings),
     )
     await admin.start()
     created: list[str] = []

@@ -234,6 +234,20 @@ def chat_message(customer_id: str, text: str, *, message_id: str | None = None) 
     }
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--chaos-full",
+        action="store_true",
+        help="run the fault suite (marker chaos) at full size, not the reduced one",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "chaos: the fault suite (processes killed and restarted mid-stream)"
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Integration tests share one stack; keep the cheap unit tests first.
     items.sort(key=lambda item: 1 if item.get_closest_marker("integration") else 0)

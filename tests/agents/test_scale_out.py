@@ -1,0 +1,142 @@
+"""Scale-out as one consumer group: three workers split the traffic; one is SIGKILLed
+mid-stream; the survivors take over its partitions and its table state, and every
+query still ends in exactly one outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import uuid
+from collections import Counter
+
+import pytest
+from aiokafka.partitioner import DefaultPartitioner
+from conftest import Cluster, StartWorker, chat_message, collect, http_json, http_text, send_json
+from test_inference_faults import query_id as outcome_query_id
+
+from app.errors import DecodeError
+from app.settings import Settings
+from app.stack import ManagedProcess
+from app.topics import CHAT_INBOUND, CUSTOMERS, DLQ, ESCALATIONS, QUERIES, RESPONSES
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = Settings().topic_partitions
+
+
+def query_id(message) -> str:
+    """The query id of an outcome, or "" for a message in another test's wire format."""
+    try:
+        return outcome_query_id(message)
+    except DecodeError:
+        return ""
+
+
+def partition_of(customer_id: str) -> int:
+    """The partition of ``flowdesk.queries`` (keyed by customer) that holds a customer."""
+    every = list(range(PARTITIONS))
+    return DefaultPartitioner()(customer_id.encode(), every, every)
+
+
+async def owned(worker: ManagedProcess) -> set[int] | None:
+    """The ``flowdesk.queries`` partitions a ready worker owns; None while not ready."""
+    try:
+        status, body = await http_json(worker.address + "ready")
+    except Exception:  # the worker is busy rebalancing or gone
+        return None
+    if status != 200:
+        return None
+    return {int(p.split(":")[1]) for p in body["partitions"] if p.split(":")[0] == QUERIES}
+
+
+async def settled(workers: list[ManagedProcess], within: float) -> dict[int, set[int]]:
+    """Wait until the workers are ready and together own every partition, once each."""
+    deadline = time.monotonic() + within
+    while True:
+        owners = {i: await owned(w) for i, w in enumerate(workers)}
+        parts = [p for p in owners.values() if p is not None]
+        if len(parts) == len(workers) and sorted(x for p in parts for x in p) == list(
+            range(PARTITIONS)
+        ):
+            return {i: p for i, p in owners.items() if p is not None}
+        assert time.monotonic() < deadline, f"the group did not settle: {owners}"
+        await asyncio.sleep(0.5)
+
+
+async def inference_events(worker: ManagedProcess) -> float:
+    _, text = await http_text(worker.address + "metrics")
+    found = re.findall(r'flowdesk_events_total\{result="response",stage="inference"\} (\S+)', text)
+    return sum(float(v) for v in found)
+
+
+async def test_three_workers_split_the_load_and_survive_a_sigkill(
+    cluster: Cluster, start_worker: StartWorker, producer
+) -> None:
+    run = uuid.uuid4().hex[:6]
+    customers = [f"S-{run}-{i}" for i in range(32)]
+    for customer_id in customers:
+        profile = {
+            "customer_id": customer_id,
+            "name": f"Name {customer_id}",
+            "email": "someone@example.com",
+            "tier": "gold",
+            "locale": "en",
+        }
+        await send_json(producer, CUSTOMERS, profile, key=customer_id)
+    workers = [start_worker(), start_worker(), start_worker()]
+    await settled(workers, within=90)
+
+    # Warm-up: every worker answers its share.
+    sent: dict[str, str] = {}
+
+    async def ask(count: int, rate: float) -> None:
+        for n in range(count):
+            customer_id = customers[n % len(customers)]
+            message = chat_message(customer_id, f"Where is order ORD-{500000 + n}? ({run})")
+            sent[message["message_id"]] = customer_id
+            await send_json(producer, CHAT_INBOUND, message, key=customer_id)
+            await asyncio.sleep(1 / rate)
+
+    def complete(messages: list) -> bool:
+        return {query_id(m) for m in messages} >= sent.keys()
+
+    topics = [RESPONSES["chat"], ESCALATIONS, DLQ]
+    await ask(64, rate=100)
+    await collect(cluster.bootstrap, topics, want=complete, within=60)
+    shares = [await inference_events(w) for w in workers]
+    assert all(share > 0 for share in shares), f"answers per worker: {shares}"
+
+    # Mid-stream, the worker that owns the most customers is killed.
+    owners = await settled(workers, within=30)
+    victim = max(owners, key=lambda i: sum(partition_of(c) in owners[i] for c in customers))
+    orphans = [c for c in customers if partition_of(c) in owners[victim]]
+    assert orphans
+    stream = asyncio.create_task(ask(240, rate=40))
+    await asyncio.sleep(2.0)
+    workers[victim].kill()
+    killed_at = time.monotonic()
+    survivors = [w for i, w in enumerate(workers) if i != victim]
+    after = await settled(survivors, within=90)
+    takeover = time.monotonic() - killed_at
+    await stream
+    assert set().union(*after.values()) == set(range(PARTITIONS))
+
+    messages = await collect(cluster.bootstrap, topics, want=complete, within=120)
+    # Read on a little, to see any late duplicate.
+    messages = await collect(cluster.bootstrap, topics, want=lambda _: False, within=3)
+    counts = Counter(q for q in (query_id(m) for m in messages) if q in sent)
+    missing = sent.keys() - counts.keys()
+    doubled = {q: n for q, n in counts.items() if n > 1}
+    assert not missing, f"{len(missing)} of {len(sent)} queries have no outcome"
+    assert not doubled, f"queries with two outcomes after the kill: {doubled}"
+
+    # The survivors hold the victim's table state: profiles and history from before.
+    for customer_id in orphans:
+        status, body = await http_json(f"{survivors[0].address}customers/{customer_id}")
+        assert status == 200, (customer_id, body)
+        assert body["profile"]["name"] == f"Name {customer_id}"
+        assert body["history"], f"{customer_id} lost its conversation history"
+        assert body["served_by"] != int(workers[victim].address.rsplit(":", 1)[1].strip("/"))
+    print(f"takeover after SIGKILL: {takeover:.1f} s")
