@@ -2,12 +2,14 @@
 
 The agent only reads and submits; the in-flight window (``app.window``) bounds
 the work and keeps each customer's queries in order. Acks are manual: an event
-is acked once its outcome (or its dead letter) is sent, and Faust commits only
-below the oldest event not yet acked, so a crash re-processes and never skips.
+is acked once its outcome (or its dead letter) is sent and every earlier event of
+its partition is acked (``app.acks``), so the committed offset stays below the
+oldest query without an outcome: a crash re-processes and never skips.
 """
 
 from __future__ import annotations
 
+import logging
 from functools import partial
 from typing import cast
 
@@ -15,6 +17,7 @@ from faust import StreamT
 from faust.streams import Stream
 from faust.types import EventT
 
+from app.acks import OrderedAcks
 from app.clients import inferencer
 from app.dlq import dead_letter
 from app.enrich import Context, history_before, pick_order
@@ -31,6 +34,7 @@ from tables.crm import customers, orders
 from tables.history import history
 
 settings = get_settings()
+logger = logging.getLogger(__name__)
 
 
 def context_for(query: Query) -> Context:
@@ -45,7 +49,7 @@ def context_for(query: Query) -> Context:
     )
 
 
-async def handle(stream: StreamT, event: EventT) -> None:
+async def handle(acks: OrderedAcks, event: EventT) -> None:
     """Answer one query and write its outcome; then, and only then, ack it."""
     message = event.message
     try:
@@ -65,14 +69,26 @@ async def handle(stream: StreamT, event: EventT) -> None:
         EVENTS.labels(stage="inference", result=outcome.route).inc()
     # Not reached if a send above raised: the event stays un-acked, the committed
     # offset stays below it, and it is processed again after a restart.
-    await stream.ack(event)
+    await acks.done(event)
 
 
 @app.agent(queries_topic)
 async def infer(stream: StreamT) -> None:
     window = InFlightWindow(capacity=settings.llm_capacity)
     manual = cast(Stream, stream).noack()
-    async for event in manual.events():
-        # The key is the customer id (ingest re-keys), so a customer's queries queue
-        # behind each other while other customers' run alongside.
-        await window.submit(event.message.key, partial(handle, manual, event))
+    acks = OrderedAcks(manual.ack)
+    try:
+        async for event in manual.events():
+            acks.track(event)
+            # The key is the customer id (ingest re-keys), so a customer's queries queue
+            # behind each other while other customers' run alongside.
+            await window.submit(event.message.key, partial(handle, acks, event))
+    finally:
+        # On a graceful stop: finish what is in flight and commit it (every partition's
+        # acked offsets, not only these), so that the worker taking the partitions over
+        # does not ask the model again for queries answered here.
+        await window.finish(grace=settings.shutdown_grace)
+        try:
+            await app.consumer.commit()
+        except Exception:  # the consumer may be gone already; Faust commits on its stop
+            logger.exception("could not commit on stopping")

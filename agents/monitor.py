@@ -1,7 +1,8 @@
 """Drift monitor: per model variant, tumbling windows of features compared with a baseline.
 
 The router sends one signal per outcome to ``flowdesk.signals``, keyed by variant.
-Here each signal is counted in its window; the first signal of a later window
+Here each signal is counted in its window (in memory, written to the table at most
+once a second: ``WRITE_EVERY``); the first signal of a later window
 closes the one before, which is judged (``app.monitor.judge``). Scores are
 exported as metrics; a window whose score reaches ``FLOWDESK_DRIFT_THRESHOLD`` is
 published to ``support.monitoring`` as JSON.
@@ -11,11 +12,14 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
 
 from faust import StreamT
 
 from app.dlq import dead_letter
-from app.drift import add
+from app.drift import Window, add
 from app.main import app
 from app.metrics import DRIFT_ALERTS, DRIFT_FEATURE_SCORE, DRIFT_SCORE, EVENTS
 from app.monitor import decode_signal, judge, window_start
@@ -27,6 +31,32 @@ logger = logging.getLogger(__name__)
 settings = get_settings()
 
 
+#: How often, at most, a variant's open window is written to its table, s. Each write
+#: is a changelog record holding the whole window, and a worker taking the partition
+#: over reads every one back; counting in memory between writes keeps that to one a
+#: second rather than one per query. A crash loses at most this much of the counts.
+WRITE_EVERY = 1.0
+
+
+@dataclass
+class _OpenWindow:
+    """A variant's open window as counted here, ahead of its table."""
+
+    start: float
+    counts: Window
+    written_at: float = field(default_factory=time.monotonic)
+
+
+#: variant -> its open window; forgotten on a rebalance, when the table, not this
+#: worker, may hold the newest counts of a partition that comes back.
+open_windows: dict[str, _OpenWindow] = {}
+
+
+@app.on_partitions_revoked.connect
+async def forget_open_windows(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    open_windows.clear()
+
+
 @app.agent(signals_topic)
 async def monitor(stream: StreamT) -> None:
     size = settings.drift_window
@@ -36,11 +66,16 @@ async def monitor(stream: StreamT) -> None:
             labels = decode_signal(message.value)
             variant = (message.key or b"none").decode("utf-8", "replace")
             start = window_start(message.timestamp, size)
-            state = dict(drift_state.get(variant) or {})
+            before = drift_state.get(variant) or {}
+            state = dict(before)
             opened = state.get("open")
             if opened is not None and start > opened:
-                # Read the closed window at its middle: clear of float edges.
-                closed = drift_windows[variant].delta(message.timestamp - opened - size / 2)
+                counted = open_windows.pop(variant, None)
+                if counted is not None and counted.start == opened:
+                    closed = counted.counts
+                else:  # counted before a restart: in the table
+                    # Read the closed window at its middle: clear of float edges.
+                    closed = drift_windows[variant].delta(message.timestamp - opened - size / 2)
                 logger.info(
                     "drift window of %s from %s closed with %d queries",
                     variant,
@@ -73,9 +108,22 @@ async def monitor(stream: StreamT) -> None:
                     await monitoring_topic.send(key=message.key, value=json.dumps(report).encode())
             if opened is None or start > opened:
                 state["open"] = start
-            # Assigned back: a value changed in place would miss the changelog.
-            drift_windows[variant] = add(drift_windows[variant].current(), labels)
-            drift_state[variant] = state
+            if start < state["open"]:
+                # Late for a window already judged: counted in its own, unread.
+                drift_windows[variant] = add(drift_windows[variant].current(), labels)
+            else:
+                window = open_windows.get(variant)
+                if window is None or window.start != start:
+                    # Resumes what the table holds: counts from before a restart.
+                    window = _OpenWindow(start, drift_windows[variant].current(), 0.0)
+                    open_windows[variant] = window
+                window.counts = add(window.counts, labels)
+                if time.monotonic() - window.written_at >= WRITE_EVERY:
+                    # Assigned: a value changed in place would miss the changelog.
+                    drift_windows[variant] = window.counts
+                    window.written_at = time.monotonic()
+            if state != before:
+                drift_state[variant] = state
         except Exception as exc:  # bad input, or a bug: park it, never stop the stream
             await dead_letter(event, exc)
             continue

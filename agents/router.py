@@ -2,31 +2,97 @@
 
 Exactly one outcome per query id: the ``routed`` table remembers the query ids
 whose outcome was written, so a query processed again (inference is at least once)
-is not answered twice.
+is not answered twice; an outcome from before a takeover without that record is
+looked up in its output topic (``app.published``), in case the worker that sent it
+died before recording it.
 """
 
 from __future__ import annotations
 
+import logging
 import time
+from typing import Any
 
+from aiokafka.partitioner import DefaultPartitioner
 from faust import StreamT
+from faust.types import TP, EventT
 
 from app.dlq import dead_letter
 from app.enrich import Turn, add_turn, already_routed, mark_routed
 from app.errors import ValidationError
 from app.logs import log_context
-from app.main import app
+from app.main import app, client_security
 from app.metrics import DUPLICATE_OUTCOMES, ESCALATIONS, EVENTS
 from app.monitor import encode_signal, signal_of
 from app.pipeline import to_escalation, to_response
+from app.published import PublishedOutcomes
 from app.settings import get_settings
 from app.status import RECENT
-from app.topics import escalations_topic, outcomes_topic, response_topics, signals_topic
+from app.topics import (
+    OUTCOMES,
+    SPECS,
+    escalations_topic,
+    outcomes_topic,
+    response_topics,
+    signals_topic,
+)
 from app.wire import escalation_codec, outcome_codec, response_codec
 from tables.history import history
 from tables.routed import routed
 
 settings = get_settings()
+logger = logging.getLogger(__name__)
+
+
+#: ``flowdesk.outcomes`` partition -> when this worker got it (epoch seconds).
+owned_since: dict[TP, float] = {}
+published = PublishedOutcomes(
+    bootstrap=",".join(settings.bootstrap_servers),
+    readers={
+        **{
+            topic.get_topic_name(): lambda value: response_codec.decode(value).query_id
+            for topic in response_topics.values()
+        },
+        escalations_topic.get_topic_name(): lambda value: escalation_codec.decode(value).query_id,
+    },
+    client_options=client_security(settings),
+)
+
+
+@app.on_partitions_revoked.connect
+async def _revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Faust sends the revoked partitions: ``(app, revoked)``."""
+    for tp in args[0] if args else ():
+        owned_since.pop(tp, None)
+    published.forget()
+
+
+@app.on_partitions_assigned.connect
+async def _assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Faust sends the whole new assignment: ``(app, assigned)``."""
+    now = time.time()
+    for tp in args[0] if args else ():
+        if tp.topic == OUTCOMES:
+            owned_since.setdefault(tp, now)
+
+
+async def published_before(event: EventT, topic: str, key: bytes, query_id: str) -> bool:
+    """Whether an outcome written before this worker owned its partition is out already.
+
+    Only such outcomes can have been sent by a worker that died before recording them
+    (``app.published``); a failure to look is logged and counted as not sent.
+    """
+    message = event.message
+    since = owned_since.get(message.tp)
+    if since is None or message.timestamp >= since:
+        return False
+    partitions = SPECS[topic].partition_count(settings)
+    partition = DefaultPartitioner()(key, list(range(partitions)), list(range(partitions)))
+    try:
+        return await published.contains(topic, partition, query_id, since=since)
+    except Exception:
+        logger.exception("could not read %s:%d back; routing %s", topic, partition, query_id)
+        return False
 
 
 @app.agent(outcomes_topic)
@@ -49,7 +115,9 @@ async def route(stream: StreamT) -> None:
             continue
         with log_context(query_id=outcome.query_id, customer_id=outcome.customer_id):
             key = outcome.customer_id.encode()
-            if already_routed(routed.get(key), outcome.query_id):
+            if already_routed(routed.get(key), outcome.query_id) or await published_before(
+                event, topic.get_topic_name(), key, outcome.query_id
+            ):
                 # A replay (after a crash or a rebalance) of a query already answered.
                 DUPLICATE_OUTCOMES.inc()
                 continue

@@ -10,6 +10,12 @@ Phases, all against one model simulator at a fixed latency:
    per second), for end-to-end latency and what the pipeline adds to the model's.
 4. naive: the same pipeline with a window of one, which awaits each model call
    in turn, as a plain Faust agent would.
+5. workers=N (``--scale``): the pipeline phase on N workers of one consumer group,
+   each with a window of ``capacity``, once the group has settled.
+6. takeover (when ``--scale`` includes 3): three workers fed at a steady rate; after
+   a third of the queries one is SIGKILLed. Measured: how long until the survivors
+   own every partition and are ready, the longest silence in the outcome stream,
+   and whether every query still got exactly one outcome.
 
 Every pipeline phase runs on a fresh broker and Redis, so no offsets, cache
 entries or backlog carry over from one phase to the next.
@@ -18,11 +24,14 @@ entries or backlog carry over from one phase to the next.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import tempfile
 import time
 import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -33,8 +42,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from tqdm import tqdm
 
 from app.codecs import make_codec
+from app.errors import ConfigurationError, StackError
+from app.profile import Sampler, read_collapsed, summary
 from app.prompts import build_messages, response_format
-from app.records import Query, SupportResponse
+from app.records import Escalation, Query, SupportResponse
 from app.settings import Settings
 from app.stack import (
     ManagedProcess,
@@ -46,7 +57,10 @@ from app.stack import (
     worker_process,
 )
 from app.status import percentile
-from app.topics import CHAT_INBOUND, ESCALATIONS, RESPONSES, ensure_topics
+from app.topics import CHAT_INBOUND, ESCALATIONS, QUERIES, RESPONSES, SPECS, ensure_topics
+
+#: Workers the takeover phase runs; ``--scale`` including it turns the phase on.
+TAKEOVER_WORKERS = 3
 
 
 @dataclass
@@ -59,6 +73,8 @@ class PhaseResult:
     added_ms: list[float] = field(default_factory=list, repr=False)
     cpu_seconds: float | None = None
     escalated: int = 0
+    #: Where the worker's CPU went (``--profile``, the pipeline phase): app.profile.summary.
+    profile: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def throughput(self) -> float:
@@ -92,6 +108,35 @@ def _cpu_seconds(pid: int | None) -> float | None:
         return None
     ticks = os.sysconf("SC_CLK_TCK")
     return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def _cpu_total(processes: Sequence[ManagedProcess]) -> float | None:
+    """CPU seconds summed over live processes; None when one cannot be read."""
+    seconds = [_cpu_seconds(p.pid) for p in processes]
+    return None if any(s is None for s in seconds) else sum(s or 0.0 for s in seconds)
+
+
+def largest_gap(timestamps_ms: Iterable[int], *, start_ms: int, end_ms: int | None = None) -> float:
+    """The longest wait, in seconds, for the next outcome from ``start_ms`` on.
+
+    Only outcomes in ``[start_ms, end_ms)`` count; the first wait is from ``start_ms``
+    to the first of them, so a stream that goes silent at ``start_ms`` shows it.
+    """
+    times = sorted(t for t in timestamps_ms if t >= start_ms and (end_ms is None or t < end_ms))
+    return max((b - a for a, b in zip([start_ms, *times], times, strict=False)), default=0) / 1000
+
+
+def parse_worker_counts(text: str) -> tuple[int, ...]:
+    """``--scale``: a comma list of distinct worker counts, such as ``1,2,3``."""
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise ConfigurationError(
+            f"--scale takes worker counts separated by commas, such as 1,2,3; got {text!r}"
+        ) from None
+    if any(n < 1 for n in counts) or len(set(counts)) != len(counts):
+        raise ConfigurationError(f"--scale takes distinct worker counts of 1 or more; got {text!r}")
+    return counts
 
 
 async def run_direct(*, base_url: str, model: str, count: int, capacity: int) -> PhaseResult:
@@ -143,41 +188,63 @@ def _query(query_id: str, n: int) -> Query:
     )
 
 
-async def _drive_pipeline(
-    *,
-    name: str,
-    bootstrap: str,
-    count: int,
-    rate: float | None,
-    worker: ManagedProcess,
-) -> PhaseResult:
-    """Send ``count`` chat queries (paced at ``rate``/s, or all at once) and wait for all."""
-    codec = make_codec(SupportResponse, Settings())
-    run = uuid.uuid4().hex[:8]
-    consumer = AIOKafkaConsumer(
-        RESPONSES["chat"],
-        ESCALATIONS,
-        bootstrap_servers=bootstrap,
-        group_id=f"bench-{run}",
-        auto_offset_reset="earliest",
-    )
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
-    await consumer.start()
-    await producer.start()
-    cpu_before = _cpu_seconds(worker.pid)
-    latencies: list[float] = []
-    added: list[float] = []
-    escalated = 0
-    last_ms = 0
+@dataclass(frozen=True)
+class _Outcome:
+    query_id: str
+    #: When the worker wrote it (the record's timestamp), ms since the epoch.
+    timestamp_ms: int
+    #: End-to-end latency and what the pipeline added to the model call; None when escalated.
+    latency_ms: float | None = None
+    added_ms: float | None = None
 
-    async def send() -> None:
+
+class _Traffic:
+    """The bench's side of Kafka: chat queries out, outcomes (responses, escalations) in."""
+
+    def __init__(self, *, bootstrap: str) -> None:
+        settings = Settings()
+        self.run = uuid.uuid4().hex[:8]
+        self._responses = make_codec(SupportResponse, settings)
+        self._escalations = make_codec(Escalation, settings)
+        self._consumer = AIOKafkaConsumer(
+            RESPONSES["chat"],
+            ESCALATIONS,
+            bootstrap_servers=bootstrap,
+            group_id=f"bench-{self.run}",
+            auto_offset_reset="earliest",
+        )
+        self._producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+
+    async def __aenter__(self) -> _Traffic:
+        await self._consumer.start()
+        try:
+            await self._producer.start()
+        except BaseException:
+            await self._consumer.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._producer.stop()
+        await self._consumer.stop()
+
+    def query_id(self, n: int) -> str:
+        return f"{self.run}-{n}"
+
+    async def send(
+        self, count: int, *, rate: float | None, sent: Callable[[int], None] | None = None
+    ) -> None:
+        """Send ``count`` chat queries, paced at ``rate``/s or all at once.
+
+        ``sent(n)`` is called once the ``n``th query has been handed to the producer.
+        """
         start = time.monotonic()
         for n in range(count):
             if rate is not None:
                 delay = start + n / rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            query = _query(f"{run}-{n}", n)
+            query = _query(self.query_id(n), n)
             payload = {
                 "message_id": query.query_id,
                 "session_id": "bench",
@@ -185,34 +252,92 @@ async def _drive_pipeline(
                 "text": query.text,
                 "sent_at": query.received_at,
             }
-            await producer.send(CHAT_INBOUND, json.dumps(payload).encode())
-        await producer.flush()
+            await self._producer.send(CHAT_INBOUND, json.dumps(payload).encode())
+            if sent is not None:
+                sent(n + 1)
+        await self._producer.flush()
 
-    first_sent = time.time()
-    sender = asyncio.create_task(send())
-    seen = 0
-    try:
-        with tqdm(total=count, desc=name, unit="q", leave=False) as bar:
-            while seen < count:
-                batch = await consumer.getmany(timeout_ms=1000)
-                for records in batch.values():
-                    for record in records:
-                        if record.topic == ESCALATIONS:
+    async def outcomes(self, *, timeout_ms: int = 1000) -> list[_Outcome]:
+        """The outcomes that arrived since the last call (waits up to ``timeout_ms``)."""
+        found: list[_Outcome] = []
+        batch = await self._consumer.getmany(timeout_ms=timeout_ms)
+        for records in batch.values():
+            for record in records:
+                if record.topic == ESCALATIONS:
+                    escalation = self._escalations.decode(record.value or b"")
+                    found.append(_Outcome(escalation.query_id, record.timestamp))
+                    continue
+                response = self._responses.decode(record.value or b"")
+                found.append(
+                    _Outcome(
+                        response.query_id,
+                        record.timestamp,
+                        response.latency_ms,
+                        response.latency_ms - response.model_latency_ms,
+                    )
+                )
+        return found
+
+
+def _raise_if_failed(task: asyncio.Task[Any]) -> None:
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+
+
+async def _cancel(*tasks: asyncio.Task[Any]) -> None:
+    for task in tasks:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def _drive_pipeline(
+    *,
+    name: str,
+    bootstrap: str,
+    count: int,
+    rate: float | None,
+    workers: Sequence[ManagedProcess],
+    stall_seconds: float = 120.0,
+) -> PhaseResult:
+    """Send ``count`` chat queries (paced at ``rate``/s, or all at once) and wait for all."""
+    async with _Traffic(bootstrap=bootstrap) as traffic:
+        cpu_before = _cpu_total(workers)
+        latencies: list[float] = []
+        added: list[float] = []
+        answered: set[str] = set()
+        escalated = 0
+        last_ms = 0
+        first_sent = time.time()
+        sender = asyncio.create_task(traffic.send(count, rate=rate))
+        progress_at = time.monotonic()
+        try:
+            with tqdm(total=count, desc=name, unit="q", leave=False) as bar:
+                while len(answered) < count:
+                    for outcome in await traffic.outcomes():
+                        if outcome.query_id in answered:
+                            continue
+                        answered.add(outcome.query_id)
+                        if outcome.latency_ms is None or outcome.added_ms is None:
                             escalated += 1
                         else:
-                            response = codec.decode(record.value or b"")
-                            latencies.append(response.latency_ms)
-                            added.append(response.latency_ms - response.model_latency_ms)
-                        last_ms = max(last_ms, record.timestamp)
-                        seen += 1
+                            latencies.append(outcome.latency_ms)
+                            added.append(outcome.added_ms)
+                        last_ms = max(last_ms, outcome.timestamp_ms)
+                        progress_at = time.monotonic()
                         bar.update()
-                if sender.done() and sender.exception():
-                    raise sender.exception()  # type: ignore[misc]
-        await sender
-    finally:
-        await producer.stop()
-        await consumer.stop()
-    cpu_after = _cpu_seconds(worker.pid)
+                    _raise_if_failed(sender)
+                    if time.monotonic() - progress_at > stall_seconds:
+                        raise StackError(
+                            f"{name}: {count - len(answered)} of {count} queries have no outcome"
+                            f" and none came for {stall_seconds:.0f} s; worker logs: "
+                            + ", ".join(str(w.log_path) for w in workers)
+                        )
+            await sender
+        finally:
+            await _cancel(sender)
+    cpu_after = _cpu_total(workers)
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     return PhaseResult(
         name=name,
@@ -225,6 +350,98 @@ async def _drive_pipeline(
     )
 
 
+async def _owned(session: aiohttp.ClientSession, worker: ManagedProcess) -> set[int] | None:
+    """The ``flowdesk.queries`` partitions of a ready worker; None while it is not ready."""
+    try:
+        async with session.get(worker.address + "ready") as resp:
+            if resp.status != 200:
+                return None
+            body = json.loads(await resp.read())
+    except (aiohttp.ClientError, TimeoutError, ValueError):
+        return None
+    owned = set()
+    for name in body.get("partitions", []):
+        topic, _, partition = str(name).rpartition(":")
+        if topic == QUERIES:
+            owned.add(int(partition))
+    return owned
+
+
+async def _settle(
+    workers: Sequence[ManagedProcess], *, partitions: int, within: float
+) -> dict[int, set[int]]:
+    """Wait until every worker is ready and together they own each partition once.
+
+    Returns the partitions of ``flowdesk.queries`` each worker (by index) owns. Sending
+    before this point would have the first queries wait out a rebalance.
+    """
+    deadline = time.monotonic() + within
+    owners: dict[int, set[int] | None] = {}
+    timeout = aiohttp.ClientTimeout(total=1)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        while time.monotonic() < deadline:
+            owners = {i: await _owned(session, w) for i, w in enumerate(workers)}
+            owned = [p for p in owners.values() if p is not None]
+            if len(owned) == len(workers) and sorted(x for p in owned for x in p) == list(
+                range(partitions)
+            ):
+                return {i: p for i, p in owners.items() if p is not None}
+            await asyncio.sleep(0.1)
+    raise StackError(
+        f"{len(workers)} workers did not settle within {within:.0f} s (partitions of "
+        f"{QUERIES} owned per worker, None while not ready: {owners}); worker logs: "
+        + ", ".join(str(w.log_path) for w in workers)
+    )
+
+
+def _start_group(
+    stack: Stack,
+    *,
+    phase_dir: Path,
+    sim: ManagedProcess,
+    model: str,
+    capacity: int,
+    workers: int,
+) -> tuple[str, list[ManagedProcess], int]:
+    """A fresh broker and Redis, the topics, and ``workers`` workers of one group, settled.
+
+    Returns the bootstrap address, the workers and the partitions of ``flowdesk.queries``.
+    """
+    broker = stack.start(broker_process(port=free_port(), log_dir=phase_dir), timeout=30)
+    redis = stack.start(redis_process(port=free_port(), log_dir=phase_dir), timeout=30)
+    settings = Settings(kafka_url=broker.address)
+    asyncio.run(ensure_topics(settings))
+    env = {
+        "FLOWDESK_KAFKA_URL": broker.address,
+        "FLOWDESK_REDIS_URL": redis.address,
+        "FLOWDESK_LLM_BASE_URL": sim.address,
+        "FLOWDESK_LLM_MODEL": model,
+        "FLOWDESK_LLM_CAPACITY": str(capacity),
+    }
+    ports: list[int] = []
+    while len(ports) < workers:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    group = [
+        worker_process(
+            web_port=port,
+            log_dir=phase_dir,
+            env={**env, "FLOWDESK_DATA_DIR": str(phase_dir / f"data-{port}")},
+        )
+        for port in ports
+    ]
+    # Started together: they join the group in one rebalance rather than one each.
+    for worker in group:
+        worker.start()
+        stack.processes.append(worker)
+    for worker in group:
+        worker.wait_healthy(90)
+    partitions = SPECS[QUERIES].partition_count(settings)
+    asyncio.run(_settle(group, partitions=partitions, within=120))
+    return broker.address.split("://", 1)[1], group, partitions
+
+
 def _pipeline_phase(
     *,
     name: str,
@@ -234,25 +451,134 @@ def _pipeline_phase(
     capacity: int,
     count: int,
     rate: float | None,
+    workers: int = 1,
+    profile: bool = False,
 ) -> PhaseResult:
-    with Stack(log_dir=log_dir / name) as stack:
-        broker = stack.start(broker_process(port=free_port(), log_dir=log_dir / name), timeout=30)
-        redis = stack.start(redis_process(port=free_port(), log_dir=log_dir / name), timeout=30)
-        env = {
-            "FLOWDESK_KAFKA_URL": broker.address,
-            "FLOWDESK_REDIS_URL": redis.address,
-            "FLOWDESK_LLM_BASE_URL": sim.address,
-            "FLOWDESK_LLM_MODEL": model,
-            "FLOWDESK_LLM_CAPACITY": str(capacity),
-            "FLOWDESK_DATA_DIR": str(log_dir / name / "data"),
-        }
-        bootstrap = broker.address.split("://", 1)[1]
-        asyncio.run(ensure_topics(Settings(kafka_url=broker.address)))
-        worker = stack.start(
-            worker_process(web_port=free_port(), log_dir=log_dir / name, env=env), timeout=90
+    phase_dir = log_dir / name
+    with Stack(log_dir=phase_dir) as stack:
+        bootstrap, group, _ = _start_group(
+            stack, phase_dir=phase_dir, sim=sim, model=model, capacity=capacity, workers=workers
+        )
+        drive = _drive_pipeline(
+            name=name, bootstrap=bootstrap, count=count, rate=rate, workers=group
+        )
+        if not profile or group[0].pid is None:
+            return asyncio.run(drive)
+        sampler = Sampler(pid=group[0].pid, output=phase_dir / "profile.txt")
+        sampler.start()
+        try:
+            result = asyncio.run(drive)
+        finally:
+            stacks = sampler.stop()
+        result.profile = {"file": str(stacks), **summary(read_collapsed(stacks))}
+        return result
+
+
+async def _run_takeover(
+    *,
+    bootstrap: str,
+    workers: list[ManagedProcess],
+    partitions: int,
+    rate: float,
+    count: int,
+    stall_seconds: float = 60.0,
+    linger_seconds: float = 3.0,
+) -> dict[str, Any]:
+    """Feed the group at ``rate``; SIGKILL one worker after a third; measure the takeover."""
+    owners = await _settle(workers, partitions=partitions, within=30)
+    # The worker with the most partitions: the largest share to take over.
+    victim = max(owners, key=lambda i: (len(owners[i]), -i))
+    survivors = [w for i, w in enumerate(workers) if i != victim]
+    kill_after = max(1, count // 3)
+    time_to_kill = asyncio.Event()
+
+    def sent(n: int) -> None:
+        if n == kill_after:
+            time_to_kill.set()
+
+    async def kill_and_wait() -> tuple[float, float]:
+        await time_to_kill.wait()
+        killed_at = time.time()
+        await asyncio.to_thread(workers[victim].kill)
+        await _settle(survivors, partitions=partitions, within=120)
+        return killed_at, time.time() - killed_at
+
+    counts: Counter[str] = Counter()
+    stamps: list[int] = []
+    latencies: list[float] = []
+    async with _Traffic(bootstrap=bootstrap) as traffic:
+        sender = asyncio.create_task(traffic.send(count, rate=rate, sent=sent))
+        takeover = asyncio.create_task(kill_and_wait())
+        progress_at = time.monotonic()
+        linger_until: float | None = None
+        both_done = False
+        try:
+            with tqdm(total=count, desc="takeover", unit="q", leave=False) as bar:
+                while True:
+                    for outcome in await traffic.outcomes(timeout_ms=200):
+                        if not counts[outcome.query_id]:
+                            bar.update()
+                            progress_at = time.monotonic()
+                        counts[outcome.query_id] += 1
+                        stamps.append(outcome.timestamp_ms)
+                        if outcome.latency_ms is not None:
+                            latencies.append(outcome.latency_ms)
+                    _raise_if_failed(sender)
+                    _raise_if_failed(takeover)
+                    if not (sender.done() and takeover.done()):
+                        continue
+                    now = time.monotonic()
+                    if not both_done:
+                        both_done, progress_at = True, max(progress_at, now)
+                    if len(counts) >= count:
+                        # All answered: read on a little, to see a late duplicate.
+                        linger_until = linger_until or now + linger_seconds
+                        if now >= linger_until:
+                            break
+                    elif now - progress_at > stall_seconds:
+                        break
+            killed_at, takeover_seconds = takeover.result()
+        finally:
+            await _cancel(sender, takeover)
+        expected = [traffic.query_id(n) for n in range(count)]
+    killed_ms = round(killed_at * 1000)
+    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    return {
+        "workers": len(workers),
+        "rate_qps": round(rate, 2),
+        "queries": count,
+        "stream_seconds": round(count / rate, 1),
+        "killed_after": kill_after,
+        "victim_partitions": sorted(owners[victim]),
+        "takeover_seconds": round(takeover_seconds, 2),
+        "max_gap_seconds": round(largest_gap(stamps, start_ms=killed_ms), 2),
+        "max_gap_before_kill_seconds": round(
+            largest_gap(stamps, start_ms=min(stamps, default=killed_ms), end_ms=killed_ms), 2
+        ),
+        "lost": sum(1 for q in expected if not counts[q]),
+        "duplicated": sum(1 for q in expected if counts[q] > 1),
+        "p50_ms": None if p50 is None else round(p50, 1),
+        "p99_ms": None if p99 is None else round(p99, 1),
+    }
+
+
+def _takeover_phase(
+    *, log_dir: Path, sim: ManagedProcess, model: str, capacity: int, rate: float, count: int
+) -> dict[str, Any]:
+    phase_dir = log_dir / "takeover"
+    with Stack(log_dir=phase_dir) as stack:
+        bootstrap, group, partitions = _start_group(
+            stack,
+            phase_dir=phase_dir,
+            sim=sim,
+            model=model,
+            capacity=capacity,
+            workers=TAKEOVER_WORKERS,
         )
         return asyncio.run(
-            _drive_pipeline(name=name, bootstrap=bootstrap, count=count, rate=rate, worker=worker)
+            _run_takeover(
+                bootstrap=bootstrap, workers=group, partitions=partitions, rate=rate, count=count
+            )
         )
 
 
@@ -263,6 +589,14 @@ class BenchConfig:
     capacity: int = 64
     naive_count: int = 50
     latency_count: int = 1000
+    #: Worker counts of the scale-out phases; including 3 adds the takeover phase.
+    scale: tuple[int, ...] = ()
+    #: Steady rate of the takeover phase, q/s; None: half of one worker's capacity.
+    takeover_rate: float | None = None
+    #: How long the takeover phase sends, s; the kill comes after a third of it.
+    takeover_seconds: float = 30.0
+    #: Sample the worker of the pipeline phase with py-spy (app.profile).
+    profile: bool = False
 
     def __post_init__(self) -> None:
         for name in ("count", "capacity", "naive_count", "latency_count"):
@@ -270,6 +604,17 @@ class BenchConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.latency_ms < 0:
             raise ValueError("latency_ms must be 0 or more")
+        if any(n < 1 for n in self.scale) or len(set(self.scale)) != len(self.scale):
+            raise ValueError("scale must hold distinct worker counts of 1 or more")
+        if self.takeover_rate is not None and self.takeover_rate <= 0:
+            raise ValueError("takeover_rate must be above 0")
+        if self.takeover_seconds <= 0:
+            raise ValueError("takeover_seconds must be above 0")
+
+    @property
+    def half_capacity_rate(self) -> float:
+        """Half of what one worker's window can carry: ``capacity / 2 / latency``, q/s."""
+        return self.capacity / 2 / max(self.latency_ms / 1000, 0.001)
 
 
 def run_bench(config: BenchConfig, *, log_dir: Path | None = None) -> dict[str, Any]:
@@ -277,6 +622,9 @@ def run_bench(config: BenchConfig, *, log_dir: Path | None = None) -> dict[str, 
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="flowdesk-bench-"))
     model = "flowdesk-sim"
     results: list[PhaseResult] = []
+    scaled: dict[int, PhaseResult] = {}
+    takeover: dict[str, Any] | None = None
+    half_rate = config.half_capacity_rate
     with Stack(log_dir=log_dir) as stack:
         sim = stack.start(
             model_server_process(
@@ -296,9 +644,14 @@ def run_bench(config: BenchConfig, *, log_dir: Path | None = None) -> dict[str, 
         )
         phase = partial(_pipeline_phase, log_dir=log_dir, sim=sim, model=model)
         results.append(
-            phase(name="pipeline", capacity=config.capacity, count=config.count, rate=None)
+            phase(
+                name="pipeline",
+                capacity=config.capacity,
+                count=config.count,
+                rate=None,
+                profile=config.profile,
+            )
         )
-        half_rate = config.capacity / 2 / max(config.latency_ms / 1000, 0.001)
         results.append(
             phase(
                 name="pipeline@half",
@@ -308,19 +661,49 @@ def run_bench(config: BenchConfig, *, log_dir: Path | None = None) -> dict[str, 
             )
         )
         results.append(phase(name="naive", capacity=1, count=config.naive_count, rate=None))
-    rows = [r.summary() for r in results]
+        for workers in config.scale:
+            scaled[workers] = phase(
+                name=f"workers={workers}",
+                capacity=config.capacity,
+                count=config.count,
+                rate=None,
+                workers=workers,
+            )
+        if TAKEOVER_WORKERS in config.scale:
+            rate = config.takeover_rate or half_rate
+            takeover = _takeover_phase(
+                log_dir=log_dir,
+                sim=sim,
+                model=model,
+                capacity=config.capacity,
+                rate=rate,
+                count=max(3, round(rate * config.takeover_seconds)),
+            )
     direct, pipeline, half, naive = results
-    return {
+    report: dict[str, Any] = {
         "config": asdict(config),
         "half_capacity_rate_qps": round(half_rate, 2),
-        "phases": rows,
+        "phases": [r.summary() for r in [*results, *scaled.values()]],
         "ratios": {
             "pipeline_vs_direct_throughput": round(pipeline.throughput / direct.throughput, 3),
             "pipeline_vs_naive_throughput": round(pipeline.throughput / naive.throughput, 2),
             "added_p99_ms_at_half_capacity": half.summary()["added_p99_ms"],
         },
-        "logs": str(log_dir),
     }
+    if scaled:
+        report["cpu_count"] = os.cpu_count()
+    if 1 in scaled:
+        for workers, result in scaled.items():
+            if workers > 1:
+                report["ratios"][f"throughput_{workers}_vs_1"] = round(
+                    result.throughput / scaled[1].throughput, 2
+                )
+    if takeover is not None:
+        report["takeover"] = takeover
+    if pipeline.profile is not None:
+        report["profile"] = pipeline.profile
+    report["logs"] = str(log_dir)
+    return report
 
 
 def format_table(report: dict[str, Any]) -> str:
@@ -360,4 +743,52 @@ def format_table(report: dict[str, Any]) -> str:
         "   (added = end-to-end latency, inbound Kafka timestamp to response,"
         " minus the query's own model call)"
     )
+    scale = [
+        f"{key.split('_')[1]} workers {value}x"
+        for key, value in ratios.items()
+        if key.startswith("throughput_") and key.endswith("_vs_1")
+    ]
+    if cfg["latency_ms"] == 0:
+        lines.append(
+            f"pipeline ceiling (model answers at once): {report['phases'][1]['throughput_qps']}"
+            " q/s on one worker"
+        )
+    if scale:
+        lines.append(
+            f"throughput against 1 worker: {', '.join(scale)}"
+            f"   (all workers share this machine's {report.get('cpu_count') or '?'} cores"
+            " with the broker, Redis, simulator and bench; CPU s/1k sums the workers)"
+        )
+    takeover = report.get("takeover")
+    if takeover:
+        lines.append(
+            f"takeover: {takeover['workers']} workers at {takeover['rate_qps']} q/s, one"
+            f" SIGKILLed (partitions {takeover['victim_partitions']}) after"
+            f" {takeover['killed_after']} of {takeover['queries']} queries: survivors own"
+            f" every partition and are ready {takeover['takeover_seconds']} s later;"
+            f" longest gap in outcomes {takeover['max_gap_seconds']} s"
+            f" ({takeover['max_gap_before_kill_seconds']} s before the kill);"
+            f" lost {takeover['lost']}, duplicated {takeover['duplicated']}"
+        )
+        sent_after_kill = takeover["stream_seconds"] * (
+            1 - takeover["killed_after"] / takeover["queries"]
+        )
+        if takeover["takeover_seconds"] > sent_after_kill:
+            lines.append(
+                "  (the stream ended before the takeover did, so the gap includes time"
+                " without traffic: raise --takeover-seconds)"
+            )
+    profile = report.get("profile")
+    if profile:
+        lines.append(
+            f"profile of the pipeline worker ({profile['samples']} samples; {profile['file']}):"
+        )
+        packages = ", ".join(f"{name} {pct}%" for name, pct in profile["packages"].items())
+        lines.append(f"  own time by package: {packages}")
+        for key, title in (("own", "own time"), ("total", "flowdesk's, with callees")):
+            lines.append(f"  top functions, {title}:")
+            lines.extend(
+                f"    {row['percent']:5.1f}%  {row['function']} ({row['where']})"
+                for row in profile[key]
+            )
     return "\n".join(lines)

@@ -114,6 +114,30 @@ def build_parser() -> argparse.ArgumentParser:
         default=1000,
         help="queries for the half-capacity latency run (1000)",
     )
+    bench.add_argument(
+        "--scale",
+        default="",
+        metavar="N,N,...",
+        help="also run the pipeline on N workers for each N, e.g. 1,2,3; with 3, also the "
+        "takeover phase (none)",
+    )
+    bench.add_argument(
+        "--takeover-rate",
+        type=_rate,
+        default=None,
+        help="takeover phase: queries per second (half of one worker: capacity / 2 / latency)",
+    )
+    bench.add_argument(
+        "--takeover-seconds",
+        type=_rate,
+        default=30.0,
+        help="takeover phase: how long queries are sent, s; the kill comes after a third (30)",
+    )
+    bench.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the pipeline phase's worker with py-spy and print where its CPU goes",
+    )
     bench.add_argument("--json", dest="json_path", help="also write the results to this file")
 
     models = commands.add_parser(
@@ -236,6 +260,7 @@ def _channels(text: str) -> list[str]:
 
 def run_loadgen_command(args: argparse.Namespace) -> None:
     from app.loadgen import run_loadgen
+    from app.main import client_security
     from app.settings import get_settings
     from app.topics import ensure_topics
 
@@ -252,6 +277,7 @@ def run_loadgen_command(args: argparse.Namespace) -> None:
             customers=args.customers,
             seed=args.seed,
             progress=not args.no_progress,
+            producer_options=client_security(settings),
         )
         print(report.summary())
 
@@ -261,7 +287,7 @@ def run_loadgen_command(args: argparse.Namespace) -> None:
 def run_bench_command(args: argparse.Namespace) -> None:
     import json
 
-    from app.bench import BenchConfig, format_table, run_bench
+    from app.bench import BenchConfig, format_table, parse_worker_counts, run_bench
 
     config = BenchConfig(
         count=args.count,
@@ -269,6 +295,10 @@ def run_bench_command(args: argparse.Namespace) -> None:
         capacity=args.capacity,
         naive_count=args.naive_count,
         latency_count=args.latency_count,
+        scale=parse_worker_counts(args.scale) if args.scale else (),
+        takeover_rate=args.takeover_rate,
+        takeover_seconds=args.takeover_seconds,
+        profile=args.profile,
     )
     report = run_bench(config)
     print(format_table(report))

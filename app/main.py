@@ -7,17 +7,22 @@ themselves on ``app`` when autodiscovery imports them.
 from __future__ import annotations
 
 import ssl
+import time
+from collections.abc import Hashable
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as aiokafka_driver
-from faust.types import TransportT
+from faust.types import TP, TransportT
+from mode import Service
 
+from app.acks import SkippedOffsets
 from app.errors import ConfigurationError
 from app.logs import FlowdeskWorker
+from app.metrics import SKIPPED_OFFSETS
 from app.settings import Settings, get_settings
 
 
@@ -70,9 +75,41 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         return consumer
 
 
+#: How long offsets acked past a committed offset that does not move may last before
+#: the partition is read again from that offset (``app.acks.SkippedOffsets``), s.
+SKIPPED_OFFSETS_AFTER = 10.0
+
+
 class _Consumer(aiokafka_driver.Consumer):
+    """Faust's consumer, with the fetch wait from the settings, reading skipped offsets again."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._skipped = SkippedOffsets(after=SKIPPED_OFFSETS_AFTER)
+
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    @Service.timer(2.0)
+    async def _read_skipped_offsets_again(self) -> None:
+        if self.app.rebalancing:
+            return
+        heads: dict[Hashable, tuple[int | None, int | None]] = {}
+        for tp in self.assignment():
+            acked = self._acked.get(tp)
+            heads[tp] = (self._committed_offset.get(tp), min(acked) if acked else None)
+        for partition, committed, first_acked in self._skipped.check(heads, now=time.monotonic()):
+            self.log.warning(
+                "offsets %d to %d of %s were never delivered to its agent; reading "
+                "them again from %d",
+                committed,
+                first_acked - 1,
+                partition,
+                committed,
+            )
+            stalled = cast(TP, partition)
+            SKIPPED_OFFSETS.labels(topic=stalled.topic).inc(first_acked - committed)
+            await self.seek(stalled, committed)
 
 
 class _Transport(aiokafka_driver.Transport):

@@ -41,6 +41,11 @@ REDIS_ERRORS = Counter(
 DEAD_LETTERS = Counter(
     "flowdesk_dlq_total", "Messages dead-lettered, by error type.", ["error_type"]
 )
+SKIPPED_OFFSETS = Counter(
+    "flowdesk_skipped_offsets_total",
+    "Offsets the consumer skipped in a rebalance and read again, by topic.",
+    ["topic"],
+)
 ESCALATIONS = Counter("flowdesk_escalations_total", "Escalations, by reason.", ["reason"])
 DUPLICATE_OUTCOMES = Counter(
     "flowdesk_duplicate_outcomes_total",

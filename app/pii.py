@@ -233,6 +233,8 @@ def _phones_in_run(work: str, run: re.Match[str]) -> Iterator[tuple[int, int]]:
         or (after in (".", ",", ":") and beyond.isdecimal())
     ):
         groups.pop()
+    if _decimal(work, groups):
+        return
     first = 0
     while first < len(groups):
         # The "+" belongs to the first group only.
@@ -243,6 +245,17 @@ def _phones_in_run(work: str, run: re.Match[str]) -> Iterator[tuple[int, int]]:
             continue
         yield start, groups[last][1]
         first = last + 1
+
+
+def _decimal(work: str, groups: list[tuple[int, int]]) -> bool:
+    """Whether the groups are one decimal number: "0.0381140041228971", "3.1415926535".
+
+    Two groups joined by a dot, the first "0" or the second of ten digits or more: no
+    phone number is written so, and timings and measurements in text often are.
+    """
+    if len(groups) != 2 or work[groups[0][1] : groups[1][0]] != ".":
+        return False
+    return work[groups[0][0] : groups[0][1]] == "0" or groups[1][1] - groups[1][0] >= 10
 
 
 def _longest_phone(work: str, start: int, groups: list[tuple[int, int]], first: int) -> int | None:

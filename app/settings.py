@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     llm_deadline: float = Field(
         60.0, gt=0, description="Time for one query's model work, retries included, s."
     )
+    shutdown_grace: float = Field(
+        10.0,
+        ge=0,
+        description="On SIGTERM, how long queries in flight may finish before the worker "
+        "stops, s; the rest are re-processed by the worker that takes their partitions.",
+    )
     llm_capacity: int = Field(
         64, ge=1, description="Model requests in flight per worker (the async window)."
     )

@@ -70,3 +70,21 @@ class InFlightWindow:
         """Wait until every submitted piece of work has finished."""
         while self._tasks:
             await asyncio.wait(list(self._tasks))
+
+    async def finish(self, *, grace: float) -> int:
+        """On shutdown: let the work in flight finish, for up to ``grace`` seconds.
+
+        Returns how many pieces of work were still running when the grace ran out;
+        they are left as they are (their events un-acked, to be processed again).
+        """
+        if not self._tasks:
+            return 0
+        logger.info("stopping: up to %g s for %d queries in flight", grace, len(self._tasks))
+        try:
+            await asyncio.wait_for(self.drain(), grace)
+        except TimeoutError:
+            logger.warning(
+                "stopping: %d queries still in flight are left to be processed again",
+                len(self._tasks),
+            )
+        return len(self._tasks)

@@ -20,7 +20,7 @@ from app.settings import Settings
 from app.stack import ManagedProcess, Stack, free_port, model_server_process
 from app.topics import CHAT_INBOUND, DLQ, ESCALATIONS, RESPONSES
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
 RESPONSE = make_codec(SupportResponse, Settings())
 ESCALATION = make_codec(Escalation, Settings())

@@ -21,7 +21,7 @@ from app.settings import Settings
 from app.stack import ManagedProcess
 from app.topics import CHAT_INBOUND, CUSTOMERS, DLQ, ESCALATIONS, QUERIES, RESPONSES
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]
 
 PARTITIONS = Settings().topic_partitions
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.bench import BenchConfig, PhaseResult, format_table
+from app.bench import BenchConfig, PhaseResult, format_table, largest_gap, parse_worker_counts
+from app.errors import ConfigurationError
 
 
 def test_a_phase_summary_reports_added_latency_only_where_measured() -> None:
@@ -52,3 +53,48 @@ def test_a_small_bench_runs_every_phase_and_writes_json(tmp_path: Path) -> None:
     table = format_table(report)
     assert "pipeline@half" in table and "added p99 at half capacity" in table
     assert "direct" in done.stdout
+
+
+def test_worker_counts_parse_and_reject_nonsense() -> None:
+    assert parse_worker_counts("1,2,3") == (1, 2, 3)
+    assert parse_worker_counts("2") == (2,)
+    for text in ("1,x", "0,1", "1,1", ""):
+        with pytest.raises(ConfigurationError):
+            parse_worker_counts(text)
+
+
+def test_the_largest_gap_counts_the_wait_from_the_start() -> None:
+    # Silent for 4 s after the kill at 1000, then steady.
+    assert largest_gap([500, 5000, 5100, 5300], start_ms=1000) == 4.0
+    assert largest_gap([1000, 1500, 3500], start_ms=1000) == 2.0
+    assert largest_gap([100, 200, 900], start_ms=100, end_ms=800) == 0.1
+    assert largest_gap([], start_ms=1000) == 0.0
+
+
+def test_half_capacity_rate_and_scale_validation() -> None:
+    assert BenchConfig(capacity=64, latency_ms=200).half_capacity_rate == 160
+    with pytest.raises(ValueError):
+        BenchConfig(scale=(1, 1))
+    with pytest.raises(ValueError):
+        BenchConfig(takeover_rate=0)
+
+
+@pytest.mark.integration
+def test_the_scale_out_phases_and_the_takeover_run(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    argv = [sys.executable, "-m", "app.cli", "bench", "--count", "60", "--latency", "20"]
+    argv += ["--capacity", "8", "--naive-count", "5", "--latency-count", "20"]
+    argv += ["--scale", "1,3", "--takeover-rate", "20", "--takeover-seconds", "15"]
+    argv += ["--json", str(out)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    phases = {row["phase"]: row for row in report["phases"]}
+    assert phases["workers=1"]["queries"] == phases["workers=3"]["queries"] == 60
+    assert report["ratios"]["throughput_3_vs_1"] > 0
+    takeover = report["takeover"]
+    assert takeover["queries"] == 300 and takeover["killed_after"] == 100
+    assert takeover["lost"] == 0 and takeover["duplicated"] == 0, takeover
+    # The group notices a killed member only when its session (6 s) times out.
+    assert 3 < takeover["takeover_seconds"] < 90, takeover
+    assert "takeover: 3 workers" in done.stdout

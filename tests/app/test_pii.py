@@ -156,6 +156,9 @@ def test_phones(phone: str) -> None:
         "version 1.2.3 on 192.168.1.1",
         "tracking 1Z999AA10123456784",
         "[CARD] [EMAIL] [PHONE]",
+        "flush took 0.0381140041228971 s",
+        "took 0.00127229304967304",
+        "ratio 3.1415926535897",
     ],
 )
 def test_what_is_not_personal_data_is_kept(text: str) -> None:

@@ -84,3 +84,19 @@ async def test_a_failing_piece_of_work_does_not_block_its_key() -> None:
 def test_capacity_must_be_positive() -> None:
     with pytest.raises(ValueError):
         InFlightWindow(capacity=0)
+
+
+async def test_finish_waits_for_work_in_flight_within_the_grace() -> None:
+    window = InFlightWindow(capacity=4)
+    done: list[str] = []
+
+    async def work(name: str, seconds: float) -> None:
+        await asyncio.sleep(seconds)
+        done.append(name)
+
+    await window.submit("a", lambda: work("quick", 0.05))
+    await window.submit("b", lambda: work("slow", 5))
+    assert await window.finish(grace=0.5) == 1
+    assert done == ["quick"]
+    assert window.in_flight == 1, "work past the grace is left running, not cancelled"
+    assert await InFlightWindow(capacity=1).finish(grace=0) == 0

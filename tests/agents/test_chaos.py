@@ -1,0 +1,202 @@
+"""The fault suite: processes killed and restarted while queries stream through.
+
+In the style of Kafka's streams_eos and bounce system tests: a steady stream of
+chat queries, a fault in the middle of it, then the check that every query id
+appears exactly once across responses, escalations and the dead-letter topic.
+Each test reports the duplicate model calls the fault caused (a query asked twice
+because its first answer was lost with a worker), which are allowed; duplicate
+outcomes are not.
+
+`make test` runs a reduced size; `pytest -m chaos --chaos-full` the full one
+(`make chaos`).
+Not covered: a broker restart. The embedded broker keeps its log in memory only,
+so a restart loses every topic; against Apache Kafka that test needs replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable
+
+import pytest
+from conftest import Cluster, StartWorker, chat_message, collect, decoded, http_json, send_json
+from test_inference_faults import FAST
+from test_inference_faults import query_id as outcome_query_id
+
+from app.errors import DecodeError
+from app.stack import ManagedProcess, Stack, free_port, model_server_process, redis_process
+from app.topics import CHAT_INBOUND, DLQ, ESCALATIONS, OUTCOMES, QUERIES, RESPONSES
+from app.wire import outcome_codec, query_codec
+
+pytestmark = [pytest.mark.integration, pytest.mark.chaos]
+
+TOPICS = [RESPONSES["chat"], ESCALATIONS, DLQ]
+
+
+def query_id(message) -> str:
+    try:
+        return outcome_query_id(message)
+    except DecodeError:  # another test's wire format on the shared topics
+        return ""
+
+
+@pytest.fixture
+def size(request: pytest.FixtureRequest) -> int:
+    """Queries per test: 120, or 1200 with --chaos-full."""
+    return 1200 if request.config.getoption("--chaos-full") else 120
+
+
+@pytest.fixture
+def own(log_dir) -> object:
+    """Start processes of this test's own (a model server, a Redis), stopped after it."""
+    stack = Stack(log_dir=log_dir)
+
+    def start(proc: ManagedProcess) -> ManagedProcess:
+        return stack.start(proc, timeout=30)
+
+    yield start
+    stack.stop()
+
+
+async def stream_with_fault(
+    cluster: Cluster,
+    producer,
+    *,
+    count: int,
+    rate: float,
+    fault: Callable[[], Awaitable[None]],
+    within: float = 180,
+) -> tuple[dict[str, str], Counter[str]]:
+    """Send ``count`` queries at ``rate``/s, run ``fault`` a third of the way in, and
+    return the queries sent and the number of outcomes of each."""
+    run = uuid.uuid4().hex[:6]
+    sent: dict[str, str] = {}
+
+    async def send() -> None:
+        for n in range(count):
+            customer_id = f"X-{run}-{n % 40}"
+            message = chat_message(customer_id, f"Where is order ORD-{600000 + n}? [{run}-{n}]")
+            sent[message["message_id"]] = f"{run}-{n}"
+            await send_json(producer, CHAT_INBOUND, message, key=customer_id)
+            await asyncio.sleep(1 / rate)
+
+    sender = asyncio.create_task(send())
+    await asyncio.sleep(count / rate / 3)
+    await fault()
+    await sender
+
+    def complete(messages: list) -> bool:
+        return {query_id(m) for m in messages} >= sent.keys()
+
+    await collect(cluster.bootstrap, TOPICS, want=complete, within=within)
+    messages = await collect(cluster.bootstrap, TOPICS, want=lambda _: False, within=3)
+    return sent, Counter(q for q in (query_id(m) for m in messages) if q in sent)
+
+
+async def assert_exactly_once(cluster: Cluster, sent: dict[str, str], counts: Counter[str]) -> None:
+    missing = sent.keys() - counts.keys()
+    doubled = {q: n for q, n in counts.items() if n > 1}
+    if missing:
+        internal = await collect(
+            cluster.bootstrap, [QUERIES, OUTCOMES], want=lambda _: False, within=5
+        )
+        queries = {
+            q.query_id for q in decoded(query_codec, (m for m in internal if m.topic == QUERIES))
+        }
+        outcomes = {
+            o.query_id for o in decoded(outcome_codec, (m for m in internal if m.topic == OUTCOMES))
+        }
+        raise AssertionError(
+            f"{len(missing)} of {len(sent)} queries have no outcome; of them "
+            f"{len(missing & queries)} reached {QUERIES} and {len(missing & outcomes)} "
+            f"{OUTCOMES}: {sorted(missing)[:5]}"
+        )
+    assert not doubled, f"queries with more than one outcome: {doubled}"
+
+
+async def duplicate_calls(sim: ManagedProcess, sent: dict[str, str]) -> int:
+    """Model calls beyond the first for the same query (the marker in its text)."""
+    _, log = await http_json(sim.address.removesuffix("/v1") + "/_sim/requests")
+    markers = set(sent.values())
+    asked: Counter[str] = Counter()
+    for request in log["requests"]:
+        text = request["messages"][-1]["content"]
+        start = text.rfind("[")
+        marker = text[start + 1 : text.find("]", start)] if start >= 0 else ""
+        if marker in markers:
+            asked[marker] += 1
+    return sum(n - 1 for n in asked.values() if n > 1)
+
+
+def sim_process(log_dir, *, port: int | None = None) -> ManagedProcess:
+    return model_server_process(
+        port=port or free_port(),
+        log_dir=log_dir,
+        backend="sim",
+        extra_args=["--latency", "uniform:20,80"],
+    )
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+async def test_a_worker_stopped_mid_stream(
+    cluster: Cluster, start_worker: StartWorker, producer, own, log_dir, size, how, capsys
+) -> None:
+    sim = own(sim_process(log_dir))
+    env = {"FLOWDESK_LLM_BASE_URL": sim.address, **FAST}
+    workers = [start_worker(**env), start_worker(**env)]
+
+    async def fault() -> None:
+        if how == "SIGKILL":
+            workers[0].kill()
+        else:
+            workers[0].stop()
+
+    sent, counts = await stream_with_fault(cluster, producer, count=size, rate=40, fault=fault)
+    await assert_exactly_once(cluster, sent, counts)
+    with capsys.disabled():
+        print(f"\n{how}: {len(sent)} queries, {await duplicate_calls(sim, sent)} duplicate calls")
+
+
+async def test_the_model_server_killed_and_restarted(
+    cluster: Cluster, start_worker: StartWorker, producer, own, log_dir, size, capsys
+) -> None:
+    port = free_port()
+    sim = own(sim_process(log_dir, port=port))
+    start_worker(FLOWDESK_LLM_BASE_URL=sim.address, **{**FAST, "FLOWDESK_LLM_DEADLINE": "60"})
+
+    async def fault() -> None:
+        sim.kill()
+        await asyncio.sleep(3)
+        sim.start()
+        sim.wait_healthy(30)
+
+    started = time.monotonic()
+    sent, counts = await stream_with_fault(cluster, producer, count=size, rate=40, fault=fault)
+    await assert_exactly_once(cluster, sent, counts)
+    with capsys.disabled():
+        print(f"\nmodel server restart: {len(sent)} queries in {time.monotonic() - started:.0f} s")
+
+
+async def test_redis_stopped_and_restarted(
+    cluster: Cluster, start_worker: StartWorker, producer, own, log_dir, size, capsys
+) -> None:
+    redis = own(redis_process(port=free_port(), log_dir=log_dir / "chaos-redis"))
+    sim = own(sim_process(log_dir))
+    worker = start_worker(
+        FLOWDESK_REDIS_URL=redis.address, FLOWDESK_LLM_BASE_URL=sim.address, **FAST
+    )
+
+    async def fault() -> None:
+        redis.stop()
+        await asyncio.sleep(3)
+        redis.start()
+        redis.wait_healthy(30)
+
+    sent, counts = await stream_with_fault(cluster, producer, count=size, rate=40, fault=fault)
+    await assert_exactly_once(cluster, sent, counts)
+    _, metrics = await http_json(worker.address + "status")
+    with capsys.disabled():
+        print(f"\nredis restart: {len(sent)} queries, worker status {metrics['last_minute']}")
