@@ -131,6 +131,23 @@ async def duplicate_calls(sim: ManagedProcess, sent: dict[str, str]) -> int:
     return sum(n - 1 for n in asked.values() if n > 1)
 
 
+def restarted(
+    process: ManagedProcess, *, kill: bool, down: float = 3.0
+) -> Callable[[], Awaitable[None]]:
+    """A fault: ``process`` killed (or stopped), and started again ``down`` seconds later."""
+
+    async def fault() -> None:
+        if kill:
+            process.kill()
+        else:
+            process.stop()
+        await asyncio.sleep(down)
+        process.start()
+        process.wait_healthy(30)
+
+    return fault
+
+
 def sim_process(log_dir, *, port: int | None = None) -> ManagedProcess:
     return model_server_process(
         port=port or free_port(),
@@ -167,13 +184,8 @@ async def test_the_model_server_killed_and_restarted(
     sim = own(sim_process(log_dir, port=port))
     start_worker(FLOWDESK_LLM_BASE_URL=sim.address, **{**FAST, "FLOWDESK_LLM_DEADLINE": "60"})
 
-    async def fault() -> None:
-        sim.kill()
-        await asyncio.sleep(3)
-        sim.start()
-        sim.wait_healthy(30)
-
     started = time.monotonic()
+    fault = restarted(sim, kill=True)
     sent, counts = await stream_with_fault(cluster, producer, count=size, rate=40, fault=fault)
     await assert_exactly_once(cluster, sent, counts)
     with capsys.disabled():
@@ -189,12 +201,7 @@ async def test_redis_stopped_and_restarted(
         FLOWDESK_REDIS_URL=redis.address, FLOWDESK_LLM_BASE_URL=sim.address, **FAST
     )
 
-    async def fault() -> None:
-        redis.stop()
-        await asyncio.sleep(3)
-        redis.start()
-        redis.wait_healthy(30)
-
+    fault = restarted(redis, kill=False)
     sent, counts = await stream_with_fault(cluster, producer, count=size, rate=40, fault=fault)
     await assert_exactly_once(cluster, sent, counts)
     _, metrics = await http_json(worker.address + "status")
