@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from faust import StreamT
@@ -44,7 +44,8 @@ class _OpenWindow:
 
     start: float
     counts: Window
-    written_at: float = field(default_factory=time.monotonic)
+    #: When its counts last went to the table (monotonic s); 0: not yet.
+    written_at: float = 0.0
 
 
 #: variant -> its open window; forgotten on a rebalance, when the table, not this
@@ -115,7 +116,7 @@ async def monitor(stream: StreamT) -> None:
                 window = open_windows.get(variant)
                 if window is None or window.start != start:
                     # Resumes what the table holds: counts from before a restart.
-                    window = _OpenWindow(start, drift_windows[variant].current(), 0.0)
+                    window = _OpenWindow(start, drift_windows[variant].current())
                     open_windows[variant] = window
                 window.counts = add(window.counts, labels)
                 if time.monotonic() - window.written_at >= WRITE_EVERY:

@@ -402,10 +402,11 @@ def _start_group(
     model: str,
     capacity: int,
     workers: int,
-) -> tuple[str, list[ManagedProcess], int]:
+) -> tuple[str, list[ManagedProcess], dict[int, set[int]]]:
     """A fresh broker and Redis, the topics, and ``workers`` workers of one group, settled.
 
-    Returns the bootstrap address, the workers and the partitions of ``flowdesk.queries``.
+    Returns the bootstrap address, the workers and the partitions of ``flowdesk.queries``
+    each worker (by index) owns.
     """
     broker = stack.start(broker_process(port=free_port(), log_dir=phase_dir), timeout=30)
     redis = stack.start(redis_process(port=free_port(), log_dir=phase_dir), timeout=30)
@@ -438,8 +439,8 @@ def _start_group(
     for worker in group:
         worker.wait_healthy(90)
     partitions = SPECS[QUERIES].partition_count(settings)
-    asyncio.run(_settle(group, partitions=partitions, within=120))
-    return broker.address.split("://", 1)[1], group, partitions
+    owners = asyncio.run(_settle(group, partitions=partitions, within=120))
+    return broker.address.split("://", 1)[1], group, owners
 
 
 def _pipeline_phase(
@@ -478,14 +479,15 @@ async def _run_takeover(
     *,
     bootstrap: str,
     workers: list[ManagedProcess],
-    partitions: int,
+    owners: dict[int, set[int]],
     rate: float,
     count: int,
     stall_seconds: float = 60.0,
     linger_seconds: float = 3.0,
 ) -> dict[str, Any]:
-    """Feed the group at ``rate``; SIGKILL one worker after a third; measure the takeover."""
-    owners = await _settle(workers, partitions=partitions, within=30)
+    """Feed the settled group (``owners``: the partitions of each worker) at ``rate``;
+    SIGKILL one worker after a third; measure the takeover."""
+    partitions = sum(len(owned) for owned in owners.values())
     # The worker with the most partitions: the largest share to take over.
     victim = max(owners, key=lambda i: (len(owners[i]), -i))
     survivors = [w for i, w in enumerate(workers) if i != victim]
@@ -567,7 +569,7 @@ def _takeover_phase(
 ) -> dict[str, Any]:
     phase_dir = log_dir / "takeover"
     with Stack(log_dir=phase_dir) as stack:
-        bootstrap, group, partitions = _start_group(
+        bootstrap, group, owners = _start_group(
             stack,
             phase_dir=phase_dir,
             sim=sim,
@@ -576,9 +578,7 @@ def _takeover_phase(
             workers=TAKEOVER_WORKERS,
         )
         return asyncio.run(
-            _run_takeover(
-                bootstrap=bootstrap, workers=group, partitions=partitions, rate=rate, count=count
-            )
+            _run_takeover(bootstrap=bootstrap, workers=group, owners=owners, rate=rate, count=count)
         )
 
 

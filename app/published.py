@@ -46,7 +46,7 @@ class PublishedOutcomes:
         self.max_records = max_records
         self.read_timeout = read_timeout
         self._ids: dict[tuple[str, int], set[str]] = {}
-        #: Partitions read since the last rebalance (for tests and the log).
+        #: Partitions read back so far.
         self.reads = 0
 
     def forget(self) -> None:
