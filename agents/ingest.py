@@ -13,6 +13,7 @@ from collections.abc import Callable
 from faust import StreamT
 from faust.types import EventT
 
+from app.acks import acked_when_done
 from app.dlq import dead_letter, source_headers
 from app.inbound import parse_chat, parse_email
 from app.logs import log_context
@@ -40,7 +41,7 @@ def arrived_ms(event: EventT) -> int:
 
 
 async def _ingest(stream: StreamT, parse: Parser, channel: str) -> None:
-    async for event in stream.events():
+    async for event in acked_when_done(stream):
         message = event.message
         try:
             query = parse(
@@ -74,7 +75,7 @@ async def ingest_email(stream: StreamT) -> None:
 @app.agent(voice_inbound_topic)
 async def ingest_voice(stream: StreamT) -> None:
     """Check each segment and re-key it by customer, with where it came from."""
-    async for event in stream.events():
+    async for event in acked_when_done(stream):
         message = event.message
         try:
             segment = parse_voice_segment(message.value)

@@ -17,6 +17,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust import StreamT
 from faust.types import TP, EventT
 
+from app.acks import acked_when_done
 from app.dlq import dead_letter
 from app.enrich import Turn, add_turn, already_routed, mark_routed
 from app.errors import ValidationError
@@ -97,7 +98,7 @@ async def published_before(event: EventT, topic: str, key: bytes, query_id: str)
 
 @app.agent(outcomes_topic)
 async def route(stream: StreamT) -> None:
-    async for event in stream.events():
+    async for event in acked_when_done(stream):
         try:
             outcome = outcome_codec.decode(event.message.value or b"")
             if outcome.route == "response":

@@ -20,6 +20,7 @@ from typing import Any
 from faust import StreamT
 from faust.types import EventT
 
+from app.acks import acked_when_done
 from app.dlq import dead_letter, header_dict, send_dead_letter, source_of
 from app.errors import CallAbandoned, InputError, ValidationError, VoiceCallError
 from app.inbound import prepare_query
@@ -61,7 +62,7 @@ async def voice_ticks() -> None:
 
 @app.agent(voice_topic)
 async def assemble_voice(stream: StreamT) -> None:
-    async for event in stream.events():
+    async for event in acked_when_done(stream):
         message = event.message
         # Segments are keyed by customer (agents.ingest); ticks have no key.
         with log_context(customer_id=key_text(message.key)):

@@ -15,8 +15,20 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Any, Protocol
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Hashable,
+    Iterable,
+    Mapping,
+)
+from typing import Any, Protocol, cast
+
+from faust import StreamT
+from faust.streams import Stream
+from faust.types import EventT
 
 
 class _Message(Protocol):
@@ -100,7 +112,9 @@ class SkippedOffsets:
     suspends the stream (faust-streaming issues 221 and 596), and until the worker
     restarts it neither processes them nor commits past them. Seeking the partition
     back to its committed offset delivers them again (and the few after them, which
-    the router's dedupe and the result cache absorb).
+    the router's dedupe and the result cache absorb). When the skipped records are the
+    last of the partition, nothing is acked after them: the caller then passes the
+    partition's high-water mark instead, if no record of its topic is being processed.
     """
 
     def __init__(self, *, after: float) -> None:
@@ -111,7 +125,8 @@ class SkippedOffsets:
     def check(
         self, heads: dict[Hashable, tuple[int | None, int | None]], *, now: float
     ) -> list[tuple[Hashable, int, int]]:
-        """``heads``: partition -> (committed offset, lowest acked offset not committed).
+        """``heads``: partition -> (committed offset, lowest acked offset not committed,
+        or the high-water mark when nothing is acked or being processed).
 
         Returns (partition, committed, lowest acked) for each partition whose gap has
         lasted ``after`` seconds; it is then forgotten, so a seek is asked for once a
@@ -131,3 +146,44 @@ class SkippedOffsets:
         for tp in self._seen.keys() - heads.keys():
             del self._seen[tp]
         return stalled
+
+
+def skip_heads(
+    partitions: Iterable[Any],
+    *,
+    committed: Mapping[Any, int | None],
+    acked: Mapping[Any, Collection[int]],
+    busy: Collection[str],
+    highwater: Callable[[Any], int | None],
+) -> dict[Hashable, tuple[int | None, int | None]]:
+    """What ``SkippedOffsets.check`` takes, from the consumer's state.
+
+    Per partition: its committed offset, and the lowest offset acked past it; when
+    nothing is acked and no record of its topic (``busy``: topics with records being
+    processed) is in the agents' hands, the high-water mark instead: records up to it
+    that are still not committed were skipped at the partition's tail.
+    """
+    heads: dict[Hashable, tuple[int | None, int | None]] = {}
+    for tp in partitions:
+        done = acked.get(tp)
+        after = min(done) if done else None
+        if after is None and committed.get(tp) is not None and tp.topic not in busy:
+            after = highwater(tp)
+        heads[tp] = (committed.get(tp), after)
+    return heads
+
+
+async def acked_when_done(stream: StreamT) -> AsyncIterator[EventT]:
+    """The events of ``stream``, each acked once the loop body has finished with it.
+
+    Faust's own iteration acks the current event in a ``finally``: when a worker stops
+    and cancels an agent in the middle of an event (awaiting a send, say), the
+    iterator is closed, the event is acked anyway, and the commit on stopping can
+    pass it with its output never sent. Here an event is acked only when the body asks
+    for the next one, after ``continue`` too; a body that raises or is cancelled
+    leaves it un-acked, so the worker taking the partition over reads it again.
+    """
+    manual = cast(Stream, stream).noack()
+    async for event in manual.events():
+        yield event
+        await manual.ack(event)

@@ -205,13 +205,33 @@ def run_worker(faust_args: list[str]) -> None:
 
     The log format and level are FLOWDESK_LOG_FORMAT and FLOWDESK_LOG_LEVEL. With JSON
     logs Faust's text banner is left out, so that every line the worker writes is JSON.
+    The event loop (FLOWDESK_EVENT_LOOP) is chosen before the app exists, so that the
+    worker's loop and its consumer thread's loop are both of that kind.
     """
-    from app.main import app
     from app.settings import get_settings
 
-    quiet = ["--quiet"] if get_settings().log_format == "json" else []
+    settings = get_settings()
+    use_event_loop(settings.event_loop)
+    from app.main import app
+
+    quiet = ["--quiet"] if settings.log_format == "json" else []
     sys.argv = ["flowdesk", *quiet, "worker", *faust_args]
     app.main()
+
+
+def use_event_loop(kind: str) -> None:
+    """Make new event loops of ``kind``: "uvloop", or "asyncio" (the standard library's)."""
+    if kind == "asyncio":
+        asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+        return
+    try:
+        import uvloop
+    except ImportError as exc:
+        raise ConfigurationError(
+            "FLOWDESK_EVENT_LOOP=uvloop needs uvloop, which has no build for this platform;"
+            " install it or set FLOWDESK_EVENT_LOOP=asyncio"
+        ) from exc
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def run_model_server(args: argparse.Namespace) -> None:

@@ -266,6 +266,8 @@ class FlowdeskWorker(Worker):
             install_logging(get_settings(), filename=logfile)
         else:
             install_logging(get_settings(), stream=logfile or self.stderr)
+        loop = type(self.loop)
+        logger.info("event loop: %s.%s", loop.__module__, loop.__qualname__)
         if self.quiet:
             # Faust printed no banner; what an operator looks for in it goes to the log.
             conf = self.app.conf

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import Hashable
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, cast
@@ -19,7 +18,7 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, TransportT
 from mode import Service
 
-from app.acks import SkippedOffsets
+from app.acks import SkippedOffsets, skip_heads
 from app.errors import ConfigurationError
 from app.logs import FlowdeskWorker
 from app.metrics import SKIPPED_OFFSETS
@@ -94,10 +93,14 @@ class _Consumer(aiokafka_driver.Consumer):
     async def _read_skipped_offsets_again(self) -> None:
         if self.app.rebalancing:
             return
-        heads: dict[Hashable, tuple[int | None, int | None]] = {}
-        for tp in self.assignment():
-            acked = self._acked.get(tp)
-            heads[tp] = (self._committed_offset.get(tp), min(acked) if acked else None)
+        heads = skip_heads(
+            self.assignment(),
+            committed=self._committed_offset,
+            acked=self._acked,
+            # A full in-flight window holds records back in the fetcher too.
+            busy={message.tp.topic for message in list(self._unacked_messages)},
+            highwater=self._highwater_or_none,
+        )
         for partition, committed, first_acked in self._skipped.check(heads, now=time.monotonic()):
             self.log.warning(
                 "offsets %d to %d of %s were never delivered to its agent; reading "
@@ -110,6 +113,13 @@ class _Consumer(aiokafka_driver.Consumer):
             stalled = cast(TP, partition)
             SKIPPED_OFFSETS.labels(topic=stalled.topic).inc(first_acked - committed)
             await self.seek(stalled, committed)
+
+    def _highwater_or_none(self, tp: TP) -> int | None:
+        try:
+            highwater: int | None = self.highwater(tp)
+        except Exception:  # not fetched yet, or the assignment is changing
+            return None
+        return highwater
 
 
 class _Transport(aiokafka_driver.Transport):

@@ -6,7 +6,9 @@ import asyncio
 import random
 from dataclasses import dataclass
 
-from app.acks import OrderedAcks, SkippedOffsets
+import pytest
+
+from app.acks import OrderedAcks, SkippedOffsets, acked_when_done, skip_heads
 
 
 @dataclass(frozen=True)
@@ -112,3 +114,88 @@ def test_a_gap_that_moves_or_closes_is_not_a_skip() -> None:
     assert skipped.check({"q-0": (14, 16)}, now=31) == []
     assert skipped.check({}, now=50) == [], "a revoked partition is forgotten"
     assert skipped.check({"q-0": (14, 16)}, now=51) == []
+
+
+@dataclass(frozen=True)
+class TP:
+    topic: str
+    partition: int
+
+
+def test_skip_heads_use_the_lowest_acked_offset_else_an_idle_tail() -> None:
+    gap, tail, done, fresh, busy = (
+        TP("q", 0),
+        TP("q", 1),
+        TP("q", 2),
+        TP("q", 3),
+        TP("out", 0),
+    )
+    heads = skip_heads(
+        [gap, tail, done, fresh, busy],
+        committed={gap: 10, tail: 20, done: 30, fresh: None, busy: 5},
+        acked={gap: [14, 12, 13]},
+        busy={"out"},
+        highwater={gap: 99, tail: 25, done: 30, fresh: 7, busy: 9}.get,
+    )
+    assert heads == {
+        gap: (10, 12),  # acked past a gap: the lowest acked offset
+        tail: (20, 25),  # nothing acked, records up to the high-water mark: the tail
+        done: (30, 30),  # caught up: no gap
+        fresh: (None, None),  # never committed: not judged
+        busy: (5, None),  # its topic has records in the agents' hands: not judged
+    }
+    skipped = SkippedOffsets(after=10)
+    assert skipped.check(heads, now=0) == []
+    assert skipped.check(heads, now=10) == [(gap, 10, 12), (tail, 20, 25)]
+
+
+class _ManualStream:
+    """What ``acked_when_done`` uses of a Faust stream: noack(), events(), ack()."""
+
+    def __init__(self, events: list[str]) -> None:
+        self._events = events
+        self.acked: list[str] = []
+        self.manual = False
+
+    def noack(self) -> _ManualStream:
+        self.manual = True
+        return self
+
+    async def events(self):
+        for event in self._events:
+            yield event
+
+    async def ack(self, event: str) -> bool:
+        self.acked.append(event)
+        return True
+
+
+async def test_an_event_is_acked_when_the_body_is_done_with_it() -> None:
+    stream = _ManualStream(["a", "b", "c"])
+    seen = []
+    async for event in acked_when_done(stream):  # type: ignore[arg-type]
+        seen.append((event, list(stream.acked)))
+        if event == "b":
+            continue  # a dead letter or a duplicate: done with it all the same
+    assert stream.manual, "Faust must not ack by itself"
+    assert seen == [("a", []), ("b", ["a"]), ("c", ["a", "b"])]
+    assert stream.acked == ["a", "b", "c"]
+
+
+async def test_an_event_whose_body_is_cancelled_is_not_acked() -> None:
+    stream = _ManualStream(["a", "b", "c"])
+    started = asyncio.Event()
+
+    async def agent() -> None:
+        async for event in acked_when_done(stream):  # type: ignore[arg-type]
+            if event == "b":
+                started.set()
+                await asyncio.sleep(3600)  # a send, when the worker stops
+
+    task = asyncio.create_task(agent())
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)  # the closed generator's finaliser runs
+    assert stream.acked == ["a"]

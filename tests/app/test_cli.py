@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from conftest import Cluster
+from conftest import Cluster, StartWorker
 
 from app.cli import build_parser
 from app.stack import free_port, http_ok
@@ -100,3 +100,20 @@ def test_loadgen_sends_and_reports(cluster: Cluster, topics: None) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert re.search(r"\b30\b", done.stdout), done.stdout
+
+
+@pytest.mark.parametrize(
+    ("kind", "loop"), [("uvloop", "uvloop.Loop"), ("asyncio", "asyncio.unix_events")]
+)
+def test_the_worker_runs_on_the_configured_event_loop(
+    start_worker: StartWorker, kind: str, loop: str
+) -> None:
+    worker = start_worker(FLOWDESK_EVENT_LOOP=kind)
+    assert f"event loop: {loop}" in worker.log_path.read_text()
+
+
+def test_an_unknown_event_loop_is_refused() -> None:
+    proc = flowdesk("worker", env={"FLOWDESK_EVENT_LOOP": "trio"})
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "event_loop" in out and "uvloop" in out
