@@ -1,7 +1,9 @@
 """Drift monitor: per model variant, tumbling windows of features compared with a baseline.
 
-The router sends one signal per outcome to ``flowdesk.signals``, keyed by variant.
-Here each signal is counted in its window (in memory, written to the table at most
+The router sends the signals of its outcomes to ``flowdesk.signals`` about once a
+second, one record per variant and window (``app.monitor.SignalBatches``), keyed by
+variant and stamped with the time of its latest outcome. Here each signal is counted
+in its window (in memory, written to the table at most
 once a second: ``WRITE_EVERY``); the first signal of a later window
 closes the one before, which is judged (``app.monitor.judge``). Scores are
 exported as metrics; a window whose score reaches ``FLOWDESK_DRIFT_THRESHOLD`` is
@@ -19,10 +21,10 @@ from typing import Any
 from faust import StreamT
 
 from app.dlq import dead_letter
-from app.drift import Window, add
+from app.drift import Window, add_all
 from app.main import app
 from app.metrics import DRIFT_ALERTS, DRIFT_FEATURE_SCORE, DRIFT_SCORE, EVENTS
-from app.monitor import decode_signal, judge, window_start
+from app.monitor import decode_signals, judge, window_start
 from app.settings import get_settings
 from app.topics import monitoring_topic, signals_topic
 from tables.drift import drift_state, drift_windows
@@ -64,7 +66,7 @@ async def monitor(stream: StreamT) -> None:
     async for event in stream.events():
         message = event.message
         try:
-            labels = decode_signal(message.value)
+            batch = decode_signals(message.value)
             variant = (message.key or b"none").decode("utf-8", "replace")
             start = window_start(message.timestamp, size)
             before = drift_state.get(variant) or {}
@@ -111,14 +113,14 @@ async def monitor(stream: StreamT) -> None:
                 state["open"] = start
             if start < state["open"]:
                 # Late for a window already judged: counted in its own, unread.
-                drift_windows[variant] = add(drift_windows[variant].current(), labels)
+                drift_windows[variant] = add_all(drift_windows[variant].current(), batch)
             else:
                 window = open_windows.get(variant)
                 if window is None or window.start != start:
                     # Resumes what the table holds: counts from before a restart.
                     window = _OpenWindow(start, drift_windows[variant].current())
                     open_windows[variant] = window
-                window.counts = add(window.counts, labels)
+                window.counts = add_all(window.counts, batch)
                 if time.monotonic() - window.written_at >= WRITE_EVERY:
                     # Assigned: a value changed in place would miss the changelog.
                     drift_windows[variant] = window.counts
@@ -128,4 +130,4 @@ async def monitor(stream: StreamT) -> None:
         except Exception as exc:  # bad input, or a bug: park it, never stop the stream
             await dead_letter(event, exc)
             continue
-        EVENTS.labels(stage="monitor", result="counted").inc()
+        EVENTS.labels(stage="monitor", result="counted").inc(len(batch))

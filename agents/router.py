@@ -24,7 +24,7 @@ from app.errors import ValidationError
 from app.logs import log_context
 from app.main import app, client_security
 from app.metrics import DUPLICATE_OUTCOMES, ESCALATIONS, EVENTS
-from app.monitor import encode_signal, signal_of
+from app.monitor import SignalBatches, signal_of
 from app.pipeline import to_escalation, to_response
 from app.published import PublishedOutcomes
 from app.settings import get_settings
@@ -44,6 +44,10 @@ from tables.routed import routed
 settings = get_settings()
 logger = logging.getLogger(__name__)
 
+
+#: How often the drift signals held here are sent, s (``app.monitor.SignalBatches``).
+SIGNALS_EVERY = 1.0
+signals = SignalBatches(window=settings.drift_window)
 
 #: ``flowdesk.outcomes`` partition -> when this worker got it (epoch seconds).
 owned_since: dict[TP, float] = {}
@@ -98,6 +102,13 @@ async def published_before(event: EventT, topic: str, key: bytes, query_id: str)
 
 @app.agent(outcomes_topic)
 async def route(stream: StreamT) -> None:
+    try:
+        await _route(stream)
+    finally:
+        await send_signals()  # on a graceful stop: what is held goes out too
+
+
+async def _route(stream: StreamT) -> None:
     async for event in acked_when_done(stream):
         try:
             outcome = outcome_codec.decode(event.message.value or b"")
@@ -149,4 +160,11 @@ async def route(stream: StreamT) -> None:
             if outcome.route == "escalation":
                 ESCALATIONS.labels(reason=outcome.reason).inc()
             variant, labels = signal_of(outcome)
-            await signals_topic.send(key=variant.encode(), value=encode_signal(labels))
+            signals.add(variant, labels, at=time.time())
+
+
+@app.timer(interval=SIGNALS_EVERY)
+async def send_signals() -> None:
+    """The drift signals held here, one record per variant and window."""
+    for variant, value, at in signals.take():
+        await signals_topic.send(key=variant.encode(), value=value, timestamp=at)

@@ -269,11 +269,17 @@ def add(window: Mapping[str, object], labels: Mapping[str, str]) -> Window:
     table (``table[variant] = add(table[variant].value(), labels)``), which is also
     what writes it to the changelog.
     """
+    return add_all(window, [labels])
+
+
+def add_all(window: Mapping[str, object], batch: Iterable[Mapping[str, str]]) -> Window:
+    """A new window: ``window`` plus one outcome for each labels of ``batch``."""
     result = _copy(window)
-    result["n"] += 1
-    for feature, label in labels.items():
-        counts = result["counts"].setdefault(feature, {})
-        counts[label] = counts.get(label, 0) + 1
+    for labels in batch:
+        result["n"] += 1
+        for feature, label in labels.items():
+            counts = result["counts"].setdefault(feature, {})
+            counts[label] = counts.get(label, 0) + 1
     return result
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,20 +48,77 @@ def signal_of(outcome: Outcome) -> tuple[str, dict[str, str]]:
     return variant_of(outcome), labels
 
 
-def encode_signal(labels: Mapping[str, str]) -> bytes:
-    return json.dumps(labels, separators=(",", ":"), sort_keys=True).encode()
+#: Most outcomes' labels in one signal record; a larger batch goes out as several.
+SIGNALS_PER_RECORD = 500
 
 
-def decode_signal(value: bytes | None) -> dict[str, str]:
+def encode_signals(batch: Sequence[Mapping[str, str]]) -> bytes:
+    """One signal record: the labels of several outcomes, as a JSON array."""
+    return json.dumps(list(batch), separators=(",", ":"), sort_keys=True).encode()
+
+
+def decode_signals(value: bytes | None) -> list[dict[str, str]]:
+    """The labels in a signal record: a JSON array of them, or one outcome's object."""
     try:
-        labels = json.loads(value or b"")
+        data = json.loads(value or b"")
     except ValueError as exc:
-        raise DecodeError(f"a drift signal must be a JSON object: {exc}") from exc
-    if not isinstance(labels, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
-    ):
-        raise DecodeError("a drift signal must map feature names to labels")
-    return labels
+        raise DecodeError(f"a drift signal must be JSON: {exc}") from exc
+    batch = data if isinstance(data, list) else [data]
+    if not batch:
+        raise DecodeError("a drift signal holds no labels")
+    for labels in batch:
+        if not isinstance(labels, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in labels.items()
+        ):
+            raise DecodeError("a drift signal must map feature names to labels")
+    return batch
+
+
+@dataclass
+class _Batch:
+    labels: list[dict[str, str]]
+    #: When the latest of them was added, epoch s: the record's timestamp.
+    at: float
+
+
+class SignalBatches:
+    """Outcomes' labels held per variant and drift window until they are sent.
+
+    The router adds one per outcome and sends what it holds about once a second, one
+    record per variant and window instead of one per outcome. Each record carries
+    the time of its latest outcome, so the monitor counts it in the window its
+    outcomes fell in. What is held when a worker dies is lost (the monitor's counts
+    may lose as much on a crash already).
+    """
+
+    def __init__(self, *, window: float) -> None:
+        if window <= 0:
+            raise ValueError(f"window must be above 0, got {window}")
+        self.window = window
+        self._held: dict[tuple[str, float], _Batch] = {}
+
+    def __len__(self) -> int:
+        return sum(len(batch.labels) for batch in self._held.values())
+
+    def add(self, variant: str, labels: dict[str, str], *, at: float) -> None:
+        key = (variant, window_start(at, self.window))
+        batch = self._held.get(key)
+        if batch is None:
+            self._held[key] = _Batch([labels], at)
+        else:
+            batch.labels.append(labels)
+            batch.at = max(batch.at, at)
+
+    def take(self) -> list[tuple[str, bytes, float]]:
+        """(variant, record value, timestamp) for all held, oldest window first; then
+        nothing is held."""
+        held, self._held = self._held, {}
+        records = []
+        for (variant, _), batch in sorted(held.items(), key=lambda item: item[0][1]):
+            for i in range(0, len(batch.labels), SIGNALS_PER_RECORD):
+                chunk = batch.labels[i : i + SIGNALS_PER_RECORD]
+                records.append((variant, encode_signals(chunk), batch.at))
+        return records
 
 
 def window_start(at: float, size: float) -> float:

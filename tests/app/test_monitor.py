@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from factories import make_outcome
 
-from app.drift import add, empty_window
+from app.drift import add, add_all, empty_window
 from app.errors import DecodeError
 from app.monitor import (
     NO_MODEL,
-    decode_signal,
-    encode_signal,
+    SIGNALS_PER_RECORD,
+    SignalBatches,
+    decode_signals,
+    encode_signals,
     judge,
     signal_of,
     window_start,
@@ -43,11 +47,47 @@ def test_no_model_call_counts_no_latency() -> None:
 
 
 def test_signals_round_trip_and_bad_ones_are_refused() -> None:
-    labels = {"intent": "return", "route": "response"}
-    assert decode_signal(encode_signal(labels)) == labels
-    for bad in (b"", b"[1]", b'{"intent": 3}', b"\xff"):
+    batch = [{"intent": "return", "route": "response"}, {"intent": "refund"}]
+    assert decode_signals(encode_signals(batch)) == batch
+    # One outcome's object, as a single signal: read as a batch of one.
+    assert decode_signals(b'{"intent":"return"}') == [{"intent": "return"}]
+    for bad in (b"", b"[]", b"[1]", b'{"intent": 3}', b'[{"intent": "x"}, 2]', b"\xff"):
         with pytest.raises(DecodeError):
-            decode_signal(bad)
+            decode_signals(bad)
+
+
+def test_signal_batches_go_out_per_variant_and_window_with_their_latest_time() -> None:
+    batches = SignalBatches(window=60)
+    batches.add("a@1", {"intent": "return"}, at=61.0)
+    batches.add("b@1", {"intent": "refund"}, at=59.0)
+    batches.add("a@1", {"intent": "refund"}, at=62.5)
+    batches.add("a@1", {"intent": "other"}, at=50.0)  # late: its own window's record
+    assert len(batches) == 4
+    records = [(variant, json.loads(value), at) for variant, value, at in batches.take()]
+    assert records == [
+        ("b@1", [{"intent": "refund"}], 59.0),
+        ("a@1", [{"intent": "other"}], 50.0),
+        ("a@1", [{"intent": "return"}, {"intent": "refund"}], 62.5),
+    ], "oldest window first, each record stamped inside its window"
+    assert batches.take() == [] and len(batches) == 0
+
+
+def test_a_large_batch_is_split_into_records() -> None:
+    batches = SignalBatches(window=60)
+    for i in range(SIGNALS_PER_RECORD + 3):
+        batches.add("a@1", {"n": str(i)}, at=1.0)
+    records = batches.take()
+    assert [len(json.loads(value)) for _, value, _ in records] == [SIGNALS_PER_RECORD, 3]
+    assert [json.loads(value)[-1]["n"] for _, value, _ in records][-1] == str(
+        SIGNALS_PER_RECORD + 2
+    )
+
+
+def test_add_all_counts_each_labels_once() -> None:
+    batch = [{"intent": "return"}, {"intent": "return", "route": "response"}]
+    window = add_all(empty_window(), batch)
+    assert window == add(add(empty_window(), batch[0]), batch[1])
+    assert window["n"] == 2 and window["counts"]["intent"] == {"return": 2}
 
 
 @pytest.mark.parametrize(
