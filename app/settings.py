@@ -150,10 +150,12 @@ class Settings(BaseSettings):
     voice_call_timeout: float = Field(
         60.0, gt=0, description="Silence after which an unfinished call expires, s."
     )
-    # uvloop (libuv, in C) spends about a third less CPU per query than asyncio's own
-    # loop in `flowdesk bench`; "asyncio" is there for debugging and for platforms
-    # without a uvloop build.
-    event_loop: EventLoop = Field("uvloop", description="Worker event loop: uvloop or asyncio.")
+    # uvloop (libuv, in C) spends less CPU per query than asyncio's own loop in
+    # `flowdesk bench`, but with it the fault suite lost queries when a worker was
+    # SIGKILLed mid-stream (not yet explained); asyncio's loop is the default.
+    event_loop: EventLoop = Field(
+        "asyncio", description="Worker event loop: asyncio, or uvloop (experimental)."
+    )
     log_format: LogFormat = Field("text", description="Worker log lines: text or json.")
     log_level: LogLevel = Field("info", description="Least severe level logged.")
 
