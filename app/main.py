@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 import time
+from functools import partial
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, cast
@@ -74,6 +75,16 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         return consumer
 
 
+def highwater_or_none(consumer: Any, tp: TP) -> int | None:
+    """``tp``'s high-water mark from the latest fetch response; None before the first
+    fetch or while the assignment is changing."""
+    try:
+        highwater: int | None = consumer.highwater(tp)
+    except Exception:  # not fetched yet, or the assignment is changing
+        return None
+    return highwater
+
+
 #: How long offsets acked past a committed offset that does not move may last before
 #: the partition is read again from that offset (``app.acks.SkippedOffsets``), s.
 SKIPPED_OFFSETS_AFTER = 10.0
@@ -99,7 +110,7 @@ class _Consumer(aiokafka_driver.Consumer):
             acked=self._acked,
             # A full in-flight window holds records back in the fetcher too.
             busy={message.tp.topic for message in list(self._unacked_messages)},
-            highwater=self._highwater_or_none,
+            highwater=partial(highwater_or_none, self),
         )
         for partition, committed, first_acked in self._skipped.check(heads, now=time.monotonic()):
             self.log.warning(
@@ -113,13 +124,6 @@ class _Consumer(aiokafka_driver.Consumer):
             stalled = cast(TP, partition)
             SKIPPED_OFFSETS.labels(topic=stalled.topic).inc(first_acked - committed)
             await self.seek(stalled, committed)
-
-    def _highwater_or_none(self, tp: TP) -> int | None:
-        try:
-            highwater: int | None = self.highwater(tp)
-        except Exception:  # not fetched yet, or the assignment is changing
-            return None
-        return highwater
 
 
 class _Transport(aiokafka_driver.Transport):

@@ -11,7 +11,7 @@ from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from app.clients import inferencer
-from app.main import app
+from app.main import app, highwater_or_none
 from app.metrics import CONSUMER_LAG, IN_FLIGHT
 from app.settings import get_settings
 from app.status import RECENT
@@ -45,10 +45,7 @@ def consumer_lag() -> list[tuple[str, int, int]]:
     committed = consumer._committed_offset  # type: ignore[attr-defined]
     lags = []
     for tp in sorted(consumer.assignment()):
-        try:
-            highwater = consumer.highwater(tp)
-        except Exception:  # not fetched yet, or the assignment is changing
-            continue
+        highwater = highwater_or_none(consumer, tp)
         if highwater is None:
             continue
         lags.append((tp.topic, tp.partition, max(0, highwater - (committed.get(tp) or 0))))
