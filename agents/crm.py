@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from faust import StreamT
 
+from app.acks import acked_when_done
 from app.dlq import dead_letter, source_headers, source_of
 from app.enrich import upsert_order
 from app.errors import InputError
@@ -29,7 +30,7 @@ Parser = Callable[[bytes | None], Customer | Order]
 
 
 async def _rekey(stream: StreamT, parse: Parser) -> None:
-    async for event in stream.events():
+    async for event in acked_when_done(stream):
         message = event.message
         try:
             record = parse(message.value)
@@ -58,7 +59,7 @@ async def rekey_orders(stream: StreamT) -> None:
 @app.agent(crm_topic)
 async def apply_crm(stream: StreamT) -> None:
     """Apply each CRM event to its table. One event at a time: tables are written here."""
-    async for event in stream.events():
+    async for event in acked_when_done(stream):
         message = event.message
         topic, _, _ = source_of(message)
         # Keyed by customer (re-keyed above), so the id is known before parsing.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from faust import StreamT
 
+from app.acks import acked_when_done
 from app.catalog import parse_definition
 from app.dlq import dead_letter
 from app.errors import ValidationError
@@ -21,7 +22,7 @@ from tables.models import models
 
 @app.agent(models_topic)
 async def manage_models(stream: StreamT) -> None:
-    async for event in stream.events():
+    async for event in acked_when_done(stream):
         message = event.message
         try:
             if message.value is None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from faust import StreamT
 
+from app.acks import acked_when_done
 from app.dlq import dead_letter
 from app.drift import Window, add_all
 from app.main import app
@@ -63,7 +64,7 @@ async def forget_open_windows(sender: Any, /, *args: Any, signal: Any, **kwargs:
 @app.agent(signals_topic)
 async def monitor(stream: StreamT) -> None:
     size = settings.drift_window
-    async for event in stream.events():
+    async for event in acked_when_done(stream):
         message = event.message
         try:
             batch = decode_signals(message.value)

@@ -1,14 +1,12 @@
-"""Acks in offset order, whatever order the work finishes in.
+"""What may be committed: offsets that agents finished, in order, and nothing skipped.
 
-The in-flight window finishes queries out of order: a fast answer for one customer
-overtakes a slow one for another. Faust commits the run of acked offsets that
-follows the committed one, but its check of that run's start lets one missing
-offset through (``Consumer._new_offset`` allows ``min(acked) - committed == 1``,
-and skips the check while nothing is committed yet; faust-streaming issue 606):
-an offset acked ahead of the one before it can be committed past it, and a crash
-then loses the query in between. Acking each partition's events only once every
-earlier one is done keeps the acked offsets contiguous, so the committed offset
-never passes a query whose outcome is missing.
+``CommitPoints`` is what the worker's consumer (``app.main``) commits from: the run of
+finished offsets that follows the committed one, never an offset no agent processed.
+``OrderedAcks`` acks the in-flight window's events in offset order, though the window
+finishes them out of order (a fast answer for one customer overtakes a slow one for
+another), so that finished offsets past a missing one always mean a skip, which
+``SkippedOffsets`` finds and has read again. ``acked_when_done`` acks an agent's event
+only once its loop body is done with it.
 """
 
 from __future__ import annotations
@@ -102,46 +100,122 @@ class OrderedAcks:
                 await self._ack(self._outbox.popleft())
 
 
+class CommitPoints:
+    """Per partition: how far the committed offset may move, over the offsets agents finished.
+
+    Faust moves the committed offset over the run of *acked* offsets, and three of its
+    shortcuts pass records that no agent processed: it lets one missing offset through
+    (``Consumer._new_offset``, faust-streaming issue 606); it takes any jump in the
+    offsets it reads for a gap to skip, which is right for compaction and transaction
+    markers but also what a record dropped in a rebalance looks like; and its stream
+    iterator acks the events it skips while the flow is suspended. Without a committed
+    offset it starts from whatever was acked first. Here the base is always known (the
+    committed offset read on assignment, or the partition's first offset when nothing is
+    committed) and moves only over offsets an agent finished, or over ``skip`` ranges
+    (compacted topics' gaps, and missing offsets read again and still missing).
+    """
+
+    def __init__(self) -> None:
+        #: partition -> the offset the last commit reached or may reach (next to read)
+        self.bases: dict[Hashable, int] = {}
+        #: partition -> offsets at or past its base that an agent finished
+        self.finished: dict[Hashable, set[int]] = {}
+
+    def rebase(self, tp: Hashable, offset: int) -> None:
+        """``tp`` is read from ``offset`` (its committed offset) on."""
+        self.bases[tp] = offset
+        left = {n for n in self.finished.pop(tp, ()) if n >= offset}
+        if left:
+            self.finished[tp] = left
+
+    def retain(self, partitions: Collection[Hashable]) -> None:
+        """Forget every partition but ``partitions``."""
+        for tp in self.bases.keys() - set(partitions):
+            del self.bases[tp]
+        for tp in self.finished.keys() - set(partitions):
+            del self.finished[tp]
+
+    def finish(self, tp: Hashable, offset: int) -> None:
+        """An agent is done with ``offset`` of ``tp``."""
+        base = self.bases.get(tp)
+        if base is None or offset >= base:
+            self.finished.setdefault(tp, set()).add(offset)
+
+    def fill(self, tp: Hashable, start: int, end: int) -> None:
+        """Offsets ``start`` to ``end - 1`` are not in the log: move past them."""
+        self.finished.setdefault(tp, set()).update(range(start, end))
+
+    def advance(self, tp: Hashable, *, skip: Callable[[int], int] | None = None) -> int | None:
+        """Move ``tp``'s base over the finished offsets that follow it; the new base, or
+        None when it stays. ``skip(offset)`` gives the end of a range to move over
+        unfinished (``offset`` itself when there is none).
+        """
+        done = self.finished.get(tp)
+        if not done:
+            return None
+        start = self.bases.get(tp)
+        if start is None:  # the partition's first offset could not be read
+            start = min(done)
+        end = start
+        while True:
+            if end in done:
+                end += 1
+            elif skip is not None and (past := skip(end)) > end:
+                end = past
+            else:
+                break
+        if end == start:
+            return None
+        self.bases[tp] = end
+        left = {n for n in done if n >= end}
+        if left:
+            self.finished[tp] = left
+        else:
+            del self.finished[tp]
+        return end
+
+
 class SkippedOffsets:
     """Finds partitions where the consumer skipped offsets, so they can be read again.
 
-    Every agent here acks a partition's events in offset order, so once the event at
-    the committed offset is acked the committed offset moves on. Offsets acked past
-    a committed offset that stays put for ``after`` seconds mean the event at it was
-    never delivered: Faust drops prefetched messages in a race when a rebalance
+    Every agent here finishes a partition's events in offset order, so once the event at
+    the committed offset is finished the committed offset moves on. Offsets finished
+    past a committed offset that stays put for ``after`` seconds mean the event at it
+    was never delivered: Faust drops prefetched messages in a race when a rebalance
     suspends the stream (faust-streaming issues 221 and 596), and until the worker
-    restarts it neither processes them nor commits past them. Seeking the partition
-    back to its committed offset delivers them again (and the few after them, which
-    the router's dedupe and the result cache absorb). When the skipped records are the
-    last of the partition, nothing is acked after them: the caller then passes the
-    partition's high-water mark instead, if no record of its topic is being processed.
+    restarts it neither processes them nor (with ``CommitPoints``) commits past them.
+    Seeking the partition back to its committed offset delivers them again (and the
+    few after them, which the router's dedupe and the result cache absorb). When the
+    skipped records are the last of the partition, nothing is finished after them: the
+    caller then passes the partition's high-water mark instead, if no record of its
+    topic is being processed.
     """
 
     def __init__(self, *, after: float) -> None:
         self.after = after
-        # partition -> (committed offset, lowest acked offset, first seen, s)
+        # partition -> (committed offset, lowest finished offset, first seen, s)
         self._seen: dict[Hashable, tuple[int, int, float]] = {}
 
     def check(
         self, heads: dict[Hashable, tuple[int | None, int | None]], *, now: float
     ) -> list[tuple[Hashable, int, int]]:
-        """``heads``: partition -> (committed offset, lowest acked offset not committed,
-        or the high-water mark when nothing is acked or being processed).
+        """``heads``: partition -> (committed offset, lowest finished offset not committed,
+        or the high-water mark when nothing is finished or being processed).
 
-        Returns (partition, committed, lowest acked) for each partition whose gap has
+        Returns (partition, committed, lowest finished) for each partition whose gap has
         lasted ``after`` seconds; it is then forgotten, so a seek is asked for once a
         period at most.
         """
         stalled = []
-        for tp, (committed, acked) in heads.items():
-            if committed is None or acked is None or acked <= committed:
+        for tp, (committed, finished) in heads.items():
+            if committed is None or finished is None or finished <= committed:
                 self._seen.pop(tp, None)
                 continue
             seen = self._seen.get(tp)
-            if seen is None or seen[:2] != (committed, acked):
-                self._seen[tp] = (committed, acked, now)
+            if seen is None or seen[:2] != (committed, finished):
+                self._seen[tp] = (committed, finished, now)
             elif now - seen[2] >= self.after:
-                stalled.append((tp, committed, acked))
+                stalled.append((tp, committed, finished))
                 del self._seen[tp]
         for tp in self._seen.keys() - heads.keys():
             del self._seen[tp]
@@ -152,20 +226,20 @@ def skip_heads(
     partitions: Iterable[Any],
     *,
     committed: Mapping[Any, int | None],
-    acked: Mapping[Any, Collection[int]],
+    finished: Mapping[Any, Collection[int]],
     busy: Collection[str],
     highwater: Callable[[Any], int | None],
 ) -> dict[Hashable, tuple[int | None, int | None]]:
     """What ``SkippedOffsets.check`` takes, from the consumer's state.
 
-    Per partition: its committed offset, and the lowest offset acked past it; when
-    nothing is acked and no record of its topic (``busy``: topics with records being
+    Per partition: its committed offset, and the lowest offset finished past it; when
+    nothing is finished and no record of its topic (``busy``: topics with records being
     processed) is in the agents' hands, the high-water mark instead: records up to it
     that are still not committed were skipped at the partition's tail.
     """
     heads: dict[Hashable, tuple[int | None, int | None]] = {}
     for tp in partitions:
-        done = acked.get(tp)
+        done = finished.get(tp)
         after = min(done) if done else None
         if after is None and committed.get(tp) is not None and tp.topic not in busy:
             after = highwater(tp)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ssl
 import time
+from collections.abc import Mapping
 from functools import partial
 from importlib.util import find_spec
 from pathlib import Path
@@ -16,10 +17,10 @@ from typing import Any, cast
 import faust
 from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as aiokafka_driver
-from faust.types import TP, TransportT
+from faust.types import TP, Message, TransportT
 from mode import Service
 
-from app.acks import SkippedOffsets, skip_heads
+from app.acks import CommitPoints, SkippedOffsets, skip_heads
 from app.errors import ConfigurationError
 from app.logs import FlowdeskWorker
 from app.metrics import SKIPPED_OFFSETS
@@ -85,20 +86,89 @@ def highwater_or_none(consumer: Any, tp: TP) -> int | None:
     return highwater
 
 
-#: How long offsets acked past a committed offset that does not move may last before
+#: How long offsets finished past a committed offset that does not move may last before
 #: the partition is read again from that offset (``app.acks.SkippedOffsets``), s.
 SKIPPED_OFFSETS_AFTER = 10.0
 
 
+def _gap_end(gaps: Any, offset: int) -> int:
+    """The end of the gap (an interval tree of offsets) at ``offset``, or ``offset``."""
+    return max((interval.end for interval in gaps.at(offset)), default=offset)
+
+
 class _Consumer(aiokafka_driver.Consumer):
-    """Faust's consumer, with the fetch wait from the settings, reading skipped offsets again."""
+    """Faust's consumer, committing only offsets its agents finished (``app.acks.CommitPoints``)
+    and reading skipped offsets again (``app.acks.SkippedOffsets``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._points = CommitPoints()
         self._skipped = SkippedOffsets(after=SKIPPED_OFFSETS_AFTER)
+        #: partition -> the offset it was last read again from
+        self._read_again_from: dict[TP, int] = {}
 
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def ack(self, message: Message) -> bool:
+        # Only a tracked message reached an agent: Faust's stream also acks the ones it
+        # skips while the flow is suspended. A skipped offset read again and processed
+        # is finished here, though Faust counts it acked already.
+        if (
+            message.tracked
+            and not message.acked
+            and self.app.topics.acks_enabled_for(message.topic)
+        ):
+            self._points.finish(message.tp, message.offset)
+        acked: bool = super().ack(message)
+        return acked
+
+    def _new_offset(self, tp: TP) -> int | None:
+        gaps = self._gap.get(tp)
+        new = self._points.advance(tp, skip=partial(_gap_end, gaps) if gaps else None)
+        if new is not None:
+            acked = self._acked[tp]
+            acked[:] = [offset for offset in acked if offset >= new]
+            index = self._acked_index[tp]
+            index.difference_update([offset for offset in index if offset < new])
+            if gaps:
+                gaps.chop(0, new)
+        return new
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        # A jump in the offsets read is a gap to skip only where compaction makes gaps;
+        # elsewhere it is records dropped in a rebalance, which are read again.
+        if any(topic.compacting and tp.topic in topic.topics for topic in self.app.topics):
+            await super()._add_gap(tp, offset_from, offset_to)
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        committed: Mapping[TP, int] = await super().seek_to_committed()
+        await self._rebase(committed)
+        return committed
+
+    async def _rebase(self, committed: Mapping[TP, int | None]) -> None:
+        """Commit points from the committed offsets read on assignment: for a partition
+        with none, its first offset, where the group starts reading it."""
+        acking = {
+            tp: offset
+            for tp, offset in committed.items()
+            if self.app.topics.acks_enabled_for(tp.topic)
+        }
+        unknown = [tp for tp, offset in acking.items() if offset is None or offset < 0]
+        first: Mapping[TP, int] = {}
+        if unknown:
+            try:
+                first = await self.earliest_offsets(*unknown)
+            except Exception:  # then Faust's rule: from the first offset finished
+                self.log.exception("could not read the first offsets of %s", unknown)
+        for tp, offset in acking.items():
+            base = offset if offset is not None and offset >= 0 else first.get(tp)
+            if base is None:
+                self._points.bases.pop(tp, None)
+            else:
+                self._points.rebase(tp, base)
+        self._points.retain(acking)
+        self._read_again_from.clear()
 
     @Service.timer(2.0)
     async def _read_skipped_offsets_again(self) -> None:
@@ -106,24 +176,39 @@ class _Consumer(aiokafka_driver.Consumer):
             return
         heads = skip_heads(
             self.assignment(),
-            committed=self._committed_offset,
-            acked=self._acked,
+            committed=self._points.bases,
+            finished=self._points.finished,
             # A full in-flight window holds records back in the fetcher too.
             busy={message.tp.topic for message in list(self._unacked_messages)},
             highwater=partial(highwater_or_none, self),
         )
-        for partition, committed, first_acked in self._skipped.check(heads, now=time.monotonic()):
+        for partition, committed, first_done in self._skipped.check(heads, now=time.monotonic()):
+            stalled = cast(TP, partition)
+            if self._read_again_from.get(stalled) == committed and self._points.finished.get(
+                stalled
+            ):
+                # Read again, and still missing: not in the log (transaction markers).
+                self.log.warning(
+                    "offsets %d to %d of %s are still missing after reading them again; "
+                    "committing past them",
+                    committed,
+                    first_done - 1,
+                    stalled,
+                )
+                self._points.fill(stalled, committed, first_done)
+                continue
             self.log.warning(
                 "offsets %d to %d of %s were never delivered to its agent; reading "
                 "them again from %d",
                 committed,
-                first_acked - 1,
-                partition,
+                first_done - 1,
+                stalled,
                 committed,
             )
-            stalled = cast(TP, partition)
-            SKIPPED_OFFSETS.labels(topic=stalled.topic).inc(first_acked - committed)
-            await self.seek(stalled, committed)
+            SKIPPED_OFFSETS.labels(topic=stalled.topic).inc(first_done - committed)
+            self._read_again_from[stalled] = committed
+            # In the consumer's own thread, where aiokafka's fetcher runs.
+            await self.seek_wait({stalled: committed})
 
 
 class _Transport(aiokafka_driver.Transport):

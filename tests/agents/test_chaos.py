@@ -16,13 +16,14 @@ so a restart loses every topic; against Apache Kafka that test needs replicas.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
 import pytest
-from conftest import Cluster, StartWorker, chat_message, collect, decoded, http_json, send_json
+from conftest import Cluster, StartWorker, chat_message, collect, http_json, send_json
 from test_inference_faults import FAST
 from test_inference_faults import query_id as outcome_query_id
 
@@ -103,18 +104,35 @@ async def assert_exactly_once(cluster: Cluster, sent: dict[str, str], counts: Co
     doubled = {q: n for q, n in counts.items() if n > 1}
     if missing:
         internal = await collect(
-            cluster.bootstrap, [QUERIES, OUTCOMES], want=lambda _: False, within=5
+            cluster.bootstrap, [CHAT_INBOUND, QUERIES, OUTCOMES], want=lambda _: False, within=5
         )
-        queries = {
-            q.query_id for q in decoded(query_codec, (m for m in internal if m.topic == QUERIES))
-        }
-        outcomes = {
-            o.query_id for o in decoded(outcome_codec, (m for m in internal if m.topic == OUTCOMES))
-        }
+
+        def positions(topic: str, read: Callable[[bytes], str]) -> dict[str, tuple[int, int]]:
+            found = {}
+            for m in internal:
+                if m.topic == topic:
+                    try:
+                        found[read(m.value)] = (m.partition, m.offset)
+                    except (DecodeError, ValueError, KeyError, TypeError):
+                        continue  # another test's records
+            return found
+
+        inbound = positions(CHAT_INBOUND, lambda v: json.loads(v)["message_id"])
+        queries = positions(QUERIES, lambda v: query_codec.decode(v).query_id)
+        outcomes = positions(OUTCOMES, lambda v: outcome_codec.decode(v).query_id)
+        furthest = sorted(
+            (OUTCOMES, outcomes[q])
+            if q in outcomes
+            else (QUERIES, queries[q])
+            if q in queries
+            else (CHAT_INBOUND, inbound.get(q, (-1, -1)))
+            for q in missing
+        )
         raise AssertionError(
             f"{len(missing)} of {len(sent)} queries have no outcome; of them "
-            f"{len(missing & queries)} reached {QUERIES} and {len(missing & outcomes)} "
-            f"{OUTCOMES}: {sorted(missing)[:5]}"
+            f"{len(missing & queries.keys())} "
+            f"reached {QUERIES} and {len(missing & outcomes.keys())} {OUTCOMES}; the furthest "
+            f"each got (topic, (partition, offset)): {furthest}"
         )
     assert not doubled, f"queries with more than one outcome: {doubled}"
 

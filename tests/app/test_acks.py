@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from app.acks import OrderedAcks, SkippedOffsets, acked_when_done, skip_heads
+from app.acks import CommitPoints, OrderedAcks, SkippedOffsets, acked_when_done, skip_heads
 
 
 @dataclass(frozen=True)
@@ -94,6 +94,53 @@ async def test_a_partition_read_again_drops_what_was_queued_for_it() -> None:
     assert acked == [5, 6]
 
 
+def test_the_commit_point_moves_only_over_finished_offsets() -> None:
+    points = CommitPoints()
+    points.rebase("q-0", 10)
+    points.finish("q-0", 11)
+    points.finish("q-0", 12)
+    assert points.advance("q-0") is None, "offset 10 was never finished"
+    points.finish("q-0", 10)
+    assert points.advance("q-0") == 13
+    assert points.advance("q-0") is None, "nothing new"
+    points.finish("q-0", 9)  # below the base: a record read again
+    points.finish("q-0", 14)
+    assert points.advance("q-0") is None
+    assert points.finished == {"q-0": {14}}
+
+
+def test_the_commit_point_moves_over_skipped_ranges_and_filled_offsets() -> None:
+    points = CommitPoints()
+    points.rebase("crm-0", 0)
+    points.finish("crm-0", 0)
+    points.finish("crm-0", 5)
+    gap = {1: 5}  # offsets 1 to 4 compacted away
+    assert points.advance("crm-0", skip=lambda offset: gap.get(offset, offset)) == 6
+    points.rebase("in-0", 20)
+    points.finish("in-0", 23)
+    points.fill("in-0", 20, 23)  # read again, still missing
+    assert points.advance("in-0") == 24
+
+
+def test_a_new_assignment_sets_the_commit_points_afresh() -> None:
+    points = CommitPoints()
+    points.rebase("q-0", 10)
+    points.finish("q-0", 12)
+    points.rebase("q-1", 3)
+    points.finish("q-1", 3)
+    points.rebase("q-0", 13)  # committed elsewhere while another worker had it
+    points.retain(["q-0"])
+    assert points.bases == {"q-0": 13}
+    assert points.finished == {}
+
+
+def test_without_a_base_the_commit_point_starts_at_the_first_finished_offset() -> None:
+    points = CommitPoints()
+    points.finish("q-0", 4)
+    points.finish("q-0", 5)
+    assert points.advance("q-0") == 6
+
+
 def test_a_gap_at_the_committed_offset_is_reported_once_it_lasts() -> None:
     skipped = SkippedOffsets(after=10)
     heads = {"in-5": (515, 530), "in-1": (100, None), "in-2": (40, 40)}
@@ -133,7 +180,7 @@ def test_skip_heads_use_the_lowest_acked_offset_else_an_idle_tail() -> None:
     heads = skip_heads(
         [gap, tail, done, fresh, busy],
         committed={gap: 10, tail: 20, done: 30, fresh: None, busy: 5},
-        acked={gap: [14, 12, 13]},
+        finished={gap: [14, 12, 13]},
         busy={"out"},
         highwater={gap: 99, tail: 25, done: 30, fresh: 7, busy: 9}.get,
     )
