@@ -27,6 +27,7 @@ from app.metrics import DUPLICATE_OUTCOMES, ESCALATIONS, EVENTS
 from app.monitor import SignalBatches, signal_of
 from app.pipeline import to_escalation, to_response
 from app.published import PublishedOutcomes
+from app.records import Outcome
 from app.settings import get_settings
 from app.status import RECENT
 from app.topics import (
@@ -81,16 +82,19 @@ async def _assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> N
             owned_since.setdefault(tp, now)
 
 
-async def published_before(event: EventT, topic: str, key: bytes, query_id: str) -> bool:
-    """Whether an outcome written before this worker owned its partition is out already.
+async def published_before(event: EventT, topic: str, key: bytes, outcome: Outcome) -> bool:
+    """Whether the outcome of a query that arrived before this worker owned its partition
+    is out already.
 
-    Only such outcomes can have been sent by a worker that died before recording them
-    (``app.published``); a failure to look is logged and counted as not sent.
+    Only such a query can have been answered by a worker that died before recording it
+    (``app.published``): its outcome may be the one that worker wrote, or one written
+    again here when the query was answered a second time (from the cache) after the
+    takeover. A failure to look is logged and counted as not sent.
     """
-    message = event.message
-    since = owned_since.get(message.tp)
-    if since is None or message.timestamp >= since:
+    since = owned_since.get(event.message.tp)
+    if since is None or outcome.arrived_ms / 1000 >= since:
         return False
+    query_id = outcome.query_id
     partitions = SPECS[topic].partition_count(settings)
     partition = DefaultPartitioner()(key, list(range(partitions)), list(range(partitions)))
     try:
@@ -128,7 +132,7 @@ async def _route(stream: StreamT) -> None:
         with log_context(query_id=outcome.query_id, customer_id=outcome.customer_id):
             key = outcome.customer_id.encode()
             if already_routed(routed.get(key), outcome.query_id) or await published_before(
-                event, topic.get_topic_name(), key, outcome.query_id
+                event, topic.get_topic_name(), key, outcome
             ):
                 # A replay (after a crash or a rebalance) of a query already answered.
                 DUPLICATE_OUTCOMES.inc()

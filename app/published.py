@@ -3,12 +3,13 @@
 The router writes an outcome to its public topic, then records the query id in the
 ``routed`` table. A worker killed between the two leaves an outcome on the broker
 without its record, and the worker that takes the partition over would send it a
-second time. So an outcome that was written to ``flowdesk.outcomes`` before this
-worker owned the partition, and has no record, is looked up in the topic it would
-go to: the partition its key maps to, read once from ``lookback`` seconds before
-the takeover (at most ``max_records`` records back), its query ids kept in memory
-until the next rebalance. Outcomes written after the takeover never need this: this
-worker routes them itself and records them.
+second time: the outcome that worker wrote, or one written again after the takeover
+when the query, not yet committed, was answered again (from the cache). So the
+outcome of a query that arrived before this worker owned the partition, and has no
+record, is looked up in the topic it would go to: the partition its key maps to, read
+once from ``lookback`` seconds before the takeover (at most ``max_records`` records
+back), its query ids kept in memory until the next rebalance. Queries that arrived
+after the takeover never need this: no other worker can have answered them.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
@@ -43,3 +45,23 @@ async def test_the_commit_passes_only_records_an_agent_finished(tmp_path: Path) 
     consumer.ack(message(10))  # read again, and processed
     assert consumer._new_offset(tp) == 13
     assert consumer._acked[tp] == []
+
+
+async def test_records_read_again_reach_the_agents_only_if_not_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = create_app(Settings(data_dir=str(tmp_path)))
+    consumer = app.consumer
+    tp = TP("flowdesk.queries", 0)
+    consumer._points.rebase(tp, 10)  # type: ignore[attr-defined]
+    for offset in (12, 13):
+        consumer._points.finish(tp, offset)  # type: ignore[attr-defined]
+
+    async def fetched(self, timeout: float):  # noqa: ASYNC109 (Faust's signature)
+        # The partition sought back to 10, its committed offset, after 10 and 11 were skipped.
+        for offset in range(10, 15):
+            yield tp, ConsumerMessage(tp.topic, 0, offset, 0.0, 0, None, b"k", b"v", None)
+
+    monkeypatch.setattr(aiokafka_driver.Consumer, "getmany", fetched)
+    delivered = [message.offset async for _, message in consumer.getmany(timeout=1.0)]
+    assert delivered == [10, 11, 14]
