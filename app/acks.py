@@ -184,8 +184,8 @@ class SkippedOffsets:
     was never delivered: Faust drops prefetched messages in a race when a rebalance
     suspends the stream (faust-streaming issues 221 and 596), and until the worker
     restarts it neither processes them nor (with ``CommitPoints``) commits past them.
-    Seeking the partition back to its committed offset delivers them again (and the
-    few after them, which the router's dedupe and the result cache absorb). When the
+    Seeking the partition back to its committed offset delivers them again (the
+    consumer drops the records after them that were finished already). When the
     skipped records are the last of the partition, nothing is finished after them: the
     caller then passes the partition's high-water mark instead, if no record of its
     topic is being processed.

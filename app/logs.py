@@ -268,11 +268,6 @@ class FlowdeskWorker(Worker):
             install_logging(get_settings(), stream=logfile or self.stderr)
         loop = type(self.loop)
         logger.info("event loop: %s.%s", loop.__module__, loop.__qualname__)
-        if loop.__module__.startswith("uvloop"):
-            logger.warning(
-                "FLOWDESK_EVENT_LOOP=uvloop is experimental: with it the fault suite lost"
-                " queries when a worker was killed mid-stream"
-            )
         if self.quiet:
             # Faust printed no banner; what an operator looks for in it goes to the log.
             conf = self.app.conf
