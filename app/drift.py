@@ -44,7 +44,7 @@ __all__ = [
     "DriftReport",
     "MovedLabel",
     "Window",
-    "add",
+    "add_all",
     "bin_label",
     "chance_psi",
     "detect_language",
@@ -262,18 +262,14 @@ def empty_window() -> Window:
     return {"n": 0, "counts": {}}
 
 
-def add(window: Mapping[str, object], labels: Mapping[str, str]) -> Window:
-    """A new window: ``window`` plus one outcome with ``labels`` (from ``features``).
+def add_all(window: Mapping[str, object], batch: Iterable[Mapping[str, str]]) -> Window:
+    """A new window: ``window`` plus one outcome for each labels of ``batch`` (from
+    ``features``).
 
     ``window`` itself is left unchanged, so the result must be assigned back to the
-    table (``table[variant] = add(table[variant].value(), labels)``), which is also
+    table (``table[variant] = add_all(table[variant].value(), batch)``), which is also
     what writes it to the changelog.
     """
-    return add_all(window, [labels])
-
-
-def add_all(window: Mapping[str, object], batch: Iterable[Mapping[str, str]]) -> Window:
-    """A new window: ``window`` plus one outcome for each labels of ``batch``."""
     result = _copy(window)
     for labels in batch:
         result["n"] += 1

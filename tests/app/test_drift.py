@@ -23,7 +23,7 @@ from app.drift import (
     NO_ANSWER,
     NO_MODEL_CALL,
     Window,
-    add,
+    add_all,
     bin_label,
     chance_psi,
     detect_language,
@@ -99,7 +99,7 @@ def outcome_features(
 def window_of(rows: Iterable[Mapping[str, str]]) -> Window:
     window = empty_window()
     for row in rows:
-        window = add(window, row)
+        window = add_all(window, [row])
     return window
 
 
@@ -345,11 +345,11 @@ def test_empty_window() -> None:
 
 def test_add_counts_and_leaves_its_argument_unchanged() -> None:
     before = empty_window()
-    after = add(before, outcome_features())
+    after = add_all(before, [outcome_features()])
     assert before == {"n": 0, "counts": {}}
     assert after["n"] == 1
     assert after["counts"]["intent"] == {"order_status": 1}
-    again = add(after, outcome_features(intent="refund"))
+    again = add_all(after, [outcome_features(intent="refund")])
     assert after["counts"]["intent"] == {"order_status": 1}
     assert again["counts"]["intent"] == {"order_status": 1, "refund": 1}
     assert again["n"] == 2
@@ -360,7 +360,7 @@ def test_window_survives_a_json_round_trip() -> None:
     assert json.loads(json.dumps(window)) == window
     # A value read back from the table works like the original.
     restored = json.loads(json.dumps(window))
-    assert add(restored, outcome_features()) == add(window, outcome_features())
+    assert add_all(restored, [outcome_features()]) == add_all(window, [outcome_features()])
 
 
 def test_merge_sums_counts_and_leaves_arguments_unchanged() -> None:
@@ -382,7 +382,7 @@ def test_merge_sums_counts_and_leaves_arguments_unchanged() -> None:
 )
 def test_a_malformed_window_is_refused(window: dict[str, object]) -> None:
     with pytest.raises(ValueError, match="not a drift window"):
-        add(window, outcome_features())
+        add_all(window, [outcome_features()])
 
 
 # --- PSI --------------------------------------------------------------------------------

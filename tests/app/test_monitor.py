@@ -7,7 +7,7 @@ import json
 import pytest
 from factories import make_outcome
 
-from app.drift import add, add_all, empty_window
+from app.drift import add_all, empty_window
 from app.errors import DecodeError
 from app.monitor import (
     NO_MODEL,
@@ -86,7 +86,7 @@ def test_a_large_batch_is_split_into_records() -> None:
 def test_add_all_counts_each_labels_once() -> None:
     batch = [{"intent": "return"}, {"intent": "return", "route": "response"}]
     window = add_all(empty_window(), batch)
-    assert window == add(add(empty_window(), batch[0]), batch[1])
+    assert window == add_all(add_all(empty_window(), [batch[0]]), [batch[1]])
     assert window["n"] == 2 and window["counts"]["intent"] == {"return": 2}
 
 
@@ -100,7 +100,7 @@ def test_window_start(at: float, size: float, start: float) -> None:
 def window_of(n: int, intent: str = "return") -> dict:
     window = empty_window()
     for _ in range(n):
-        window = add(window, {"intent": intent, "route": "response"})
+        window = add_all(window, [{"intent": intent, "route": "response"}])
     return window
 
 
