@@ -253,13 +253,11 @@ class Inferencer:
             attempts[endpoint.name] += 1
             try:
                 key = self._cache_key(endpoint, messages, fmt)
-                cached = await self._cached(key) if use_cache else None
+                cached = await self._cached(key, query, first_call) if use_cache else None
                 if cached is not None:
                     hit = Completion(content=cached, model=endpoint.model, latency_ms=0.0)
                     return self.validate(cached), hit, endpoint
-                completion = await self._call(
-                    query, endpoint, messages, fmt, deadline_at, first_call
-                )
+                completion = await self._call(endpoint, messages, fmt, deadline_at)
                 answer = self.validate(completion.content)  # invalid: the caller re-asks
                 if key is not None:
                     await self._redis("cache_put", self.cache.put(key, completion.content))
@@ -293,24 +291,31 @@ class Inferencer:
         )
         # Two versions may serve the same model name with different answers.
         model = f"{endpoint.model}@{endpoint.version}"
-        key: str = self.cache.key_for(model=model, messages=messages, params=body)
+        params = {name: value for name, value in body.items() if name != "messages"}
+        key: str = self.cache.key_for(model=model, messages=messages, params=params)
         return key
 
-    async def _cached(self, key: str | None) -> str | None:
+    async def _cached(self, key: str | None, query: Query, first_call: list[bool]) -> str | None:
+        """The cached answer for ``key``; on a miss before the query's first call, that
+        call is recorded in the same round trip, and counted if it repeats an earlier one."""
         if key is None:
             return None
-        cached: str | None = await self._redis("cache_get", self.cache.get(key))
+        query_id = query.query_id if first_call[0] else None
+        found = await self._redis("cache_get", self.cache.lookup(key, query_id=query_id))
+        cached = None if found is None else found.content
         CACHE.labels(result="miss" if cached is None else "hit").inc()
+        if query_id is not None and cached is None:
+            first_call[0] = False
+            if found is not None and found.first_call is False:
+                DUPLICATE_CALLS.inc()
         return cached
 
     async def _call(
         self,
-        query: Query,
         endpoint: Endpoint,
         messages: list[dict[str, str]],
         fmt: dict[str, Any],
         deadline_at: float,
-        first_call: list[bool],
     ) -> Completion:
         if self.limiter is not None and self.limiter.enabled:
             tokens = sum(len(m["content"]) for m in messages) // 4 + endpoint.params.get(
@@ -320,12 +325,6 @@ class Inferencer:
                 "ratelimit", self.limiter.acquire(tokens=tokens, deadline=deadline_at)
             )
             RATE_LIMIT_WAIT.inc(waited or 0.0)
-        if first_call[0]:
-            first_call[0] = False
-            if self.cache is not None:
-                first = await self._redis("mark_called", self.cache.mark_called(query.query_id))
-                if first is False:
-                    DUPLICATE_CALLS.inc()
         timeout = min(self.client.settings.llm_timeout, max(0.001, deadline_at - time.monotonic()))
         try:
             completion = await self.client.complete(

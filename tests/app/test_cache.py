@@ -14,7 +14,7 @@ import redis.asyncio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.cache import ResultCache
+from app.cache import Lookup, ResultCache
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -50,7 +50,7 @@ def test_key_for_is_a_stable_sha256() -> None:
 def test_key_for_is_the_same_in_another_process() -> None:
     code = (
         "import sys, json\n"
-        "from app.cache import ResultCache\n"
+        "from app.cache import Lookup, ResultCache\n"
         "args = json.loads(sys.argv[1])\n"
         "print(ResultCache.key_for(**args))\n"
     )
@@ -109,56 +109,77 @@ def test_key_for_refuses_what_json_cannot_say() -> None:
         ResultCache.key_for(model="", messages=MESSAGES, params=PARAMS)
 
 
-async def test_get_put_round_trip(redis_client: redis.asyncio.Redis, prefix: str) -> None:
+async def test_put_then_lookup_round_trip(redis_client: redis.asyncio.Redis, prefix: str) -> None:
     cache = ResultCache(redis=redis_client, prefix=prefix)
     key = ResultCache.key_for(model=MODEL, messages=MESSAGES, params=PARAMS)
-    assert await cache.get(key) is None
+    assert await cache.lookup(key) == Lookup(None, None)
     content = '{"intent": "return", "reply": "Sure — here is your label ✓"}'
     await cache.put(key, content)
-    assert await cache.get(key) == content
+    assert await cache.lookup(key) == Lookup(content, None)
     # Another instance (another worker) reads the same entry.
-    assert await ResultCache(redis=redis_client, prefix=prefix).get(key) == content
+    assert (await ResultCache(redis=redis_client, prefix=prefix).lookup(key)).content == content
     assert 86_000 < await redis_client.ttl(f"{prefix}result:{key}") <= 86_400
 
 
 async def test_entries_expire_after_the_ttl(redis_client: redis.asyncio.Redis, prefix: str) -> None:
     cache = ResultCache(redis=redis_client, ttl_seconds=1, prefix=prefix)
+    assert await cache.lookup("k", query_id="q-1") == Lookup(None, True)
     await cache.put("k", "answer")
-    assert await cache.mark_called("q-1")
-    assert await cache.get("k") == "answer"
+    assert await cache.lookup("k") == Lookup("answer", None)
     await asyncio.sleep(1.5)
-    assert await cache.get("k") is None
+    assert await cache.lookup("k") == Lookup(None, None)
     # The call record expires too: a much later replay counts as a first call.
-    assert await cache.mark_called("q-1")
+    assert await cache.lookup("k", query_id="q-1") == Lookup(None, True)
 
 
 async def test_ttl_zero_disables_the_cache(redis_client: redis.asyncio.Redis, prefix: str) -> None:
     cache = ResultCache(redis=redis_client, ttl_seconds=0, prefix=prefix)
     assert not cache.enabled
     await cache.put("k", "answer")
-    assert await cache.get("k") is None
-    assert await cache.mark_called("q-1")
-    assert await cache.mark_called("q-1")
+    assert await cache.lookup("k") == Lookup(None, None)
+    assert await cache.lookup("k", query_id="q-1") == Lookup(None, True)
+    assert await cache.lookup("k", query_id="q-1") == Lookup(None, True)
     assert await redis_client.keys(f"{prefix}*") == []
 
 
-async def test_mark_called_is_true_once_per_query_id(
+async def test_a_miss_records_the_call_once_per_query_id(
     redis_client: redis.asyncio.Redis, prefix: str
 ) -> None:
     cache = ResultCache(redis=redis_client, prefix=prefix)
-    assert await cache.mark_called("q-1") is True
-    assert await cache.mark_called("q-1") is False
-    assert await cache.mark_called("q-2") is True
+    assert await cache.lookup("k", query_id="q-1") == Lookup(None, True)
+    assert await cache.lookup("k", query_id="q-1") == Lookup(None, False)
+    assert await cache.lookup("k", query_id="q-2") == Lookup(None, True)
     # Another worker replaying q-1 sees the call made here.
-    assert await ResultCache(redis=redis_client, prefix=prefix).mark_called("q-1") is False
+    other = ResultCache(redis=redis_client, prefix=prefix)
+    assert await other.lookup("k", query_id="q-1") == Lookup(None, False)
+    assert 86_000 < await redis_client.ttl(f"{prefix}called:q-1") <= 86_400
 
 
-async def test_concurrent_marks_let_exactly_one_through(
+async def test_a_hit_records_no_call(redis_client: redis.asyncio.Redis, prefix: str) -> None:
+    cache = ResultCache(redis=redis_client, prefix=prefix)
+    await cache.put("k", "answer")
+    assert await cache.lookup("k", query_id="q-1") == Lookup("answer", None)
+    assert await redis_client.exists(f"{prefix}called:q-1") == 0
+    # So the query's first real call, on a later miss, still counts as its first.
+    assert await cache.lookup("other", query_id="q-1") == Lookup(None, True)
+
+
+async def test_concurrent_misses_let_exactly_one_call_through(
     redis_client: redis.asyncio.Redis, prefix: str
 ) -> None:
     cache = ResultCache(redis=redis_client, prefix=prefix)
-    firsts = await asyncio.gather(*(cache.mark_called("q-race") for _ in range(20)))
-    assert firsts.count(True) == 1
+    found = await asyncio.gather(*(cache.lookup("k", query_id="q-race") for _ in range(20)))
+    assert [f.first_call for f in found].count(True) == 1
+
+
+async def test_lookup_survives_a_flushed_script_cache(
+    redis_client: redis.asyncio.Redis, prefix: str
+) -> None:
+    """A restarted Redis has forgotten the script; the lookup loads it again."""
+    cache = ResultCache(redis=redis_client, prefix=prefix)
+    await cache.put("k", "answer")
+    await redis_client.script_flush()
+    assert await cache.lookup("k") == Lookup("answer", None)
 
 
 @pytest.mark.parametrize("ttl", [-1, 1.5, True])
@@ -170,6 +191,6 @@ async def test_bad_ttl_is_refused(redis_client: redis.asyncio.Redis, ttl: object
 async def test_empty_ids_are_refused(redis_client: redis.asyncio.Redis, prefix: str) -> None:
     cache = ResultCache(redis=redis_client, prefix=prefix)
     with pytest.raises(ValueError, match="query_id"):
-        await cache.mark_called("")
+        await cache.lookup("k", query_id="")
     with pytest.raises(ValueError, match="key"):
-        await cache.get("")
+        await cache.lookup("")

@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+import redis.asyncio
 from factories import make_query
+from prometheus_client import REGISTRY
 
+from app.cache import ResultCache
 from app.catalog import Endpoint, ModelCatalog
 from app.inference import Inferencer
 from app.llm import LLMClient
@@ -90,6 +94,7 @@ def inferencer(
     deadline: float = 5.0,
     consecutive_failures: int = 3,
     failure_rate: float = 0.5,
+    cache: ResultCache | None = None,
 ) -> Inferencer:
     return Inferencer(
         client=client,
@@ -107,6 +112,7 @@ def inferencer(
         retry=RetryPolicy(max_attempts=attempts, base_delay=0.01, max_delay=0.05),
         deadline=deadline,
         rng=random.Random(0),
+        cache=cache,
     )
 
 
@@ -277,3 +283,31 @@ async def test_a_variant_removed_mid_request_still_answers_its_queries(sims, cli
     assert {(o.route, o.model_version) for o in before} == {("response", "1")}
     assert (after.route, after.model_version) == ("response", "2")
     assert await calls(primary) == 5 and await calls(fallback) == 1
+
+
+def duplicate_calls() -> float:
+    return REGISTRY.get_sample_value("flowdesk_duplicate_llm_calls_total") or 0.0
+
+
+async def test_a_replay_reads_the_cache_and_a_repeated_call_is_counted(
+    sims, client, redis_client: redis.asyncio.Redis
+) -> None:
+    primary, _ = sims
+    prefix = f"test:inference:{uuid.uuid4().hex}:"
+    subject = inferencer(client, primary, cache=ResultCache(redis=redis_client, prefix=prefix))
+    calls_before, duplicates_before = await calls(primary), duplicate_calls()
+
+    first = await subject.answer(query(1))
+    replay = await subject.answer(query(1))
+    assert await calls(primary) == calls_before + 1  # the replay was read from the cache
+    assert replay.text == first.text
+    assert duplicate_calls() == duplicates_before
+
+    # Once the answer has left the cache, a replay calls the model again: a duplicate.
+    await redis_client.delete(*await redis_client.keys(f"{prefix}result:*"))
+    await subject.answer(query(1))
+    assert await calls(primary) == calls_before + 2
+    assert duplicate_calls() == duplicates_before + 1
+    # Another query's first call is not one.
+    await subject.answer(query(2))
+    assert duplicate_calls() == duplicates_before + 1
