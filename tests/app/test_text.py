@@ -205,3 +205,17 @@ def test_normalise_email_drops_quoted_lines_and_the_signature(
     text = normalise_email(subject, body)
     assert not any(line.startswith(">") for line in text.split("\n"))
     assert _SIGNATURE_MARK not in text
+
+
+def test_every_control_and_format_character_is_dropped_and_nothing_else() -> None:
+    """Over all of Unicode: printable text passes the control filter in one check, so no
+    printable character may be in a control category, and each one that is goes."""
+    import sys
+
+    from app.text import _CONTROL_CATEGORIES, _drop_controls
+
+    for point in range(sys.maxunicode + 1):
+        char = chr(point)
+        dropped = unicodedata.category(char) in _CONTROL_CATEGORIES and char not in "\n\t"
+        assert not (dropped and char.isprintable()), hex(point)
+        assert _drop_controls(f"a{char}\tb") == ("a\tb" if dropped else f"a{char}\tb"), hex(point)
