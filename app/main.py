@@ -101,6 +101,7 @@ def apply_paused(consumer: AIOKafkaConsumer, paused: Set[TP]) -> None:
     all the time: each hop of the pipeline stalled. Runs in the consumer's thread.
     """
     assigned = consumer.assignment()
+    # A copy first: ``paused`` is Faust's own set, which the main thread changes.
     wanted = {TopicPartition(tp.topic, tp.partition) for tp in set(paused)} & assigned
     now = consumer.paused()
     if wanted - now:
@@ -147,14 +148,23 @@ class _Consumer(aiokafka_driver.Consumer):
         self._sync_paused()
 
     def _sync_paused(self) -> None:
-        """Pause in aiokafka what Faust pauses (``apply_paused``), in the consumer thread."""
+        """Pause in aiokafka what Faust pauses (``apply_paused``), in the consumer thread.
+
+        The set is read there, when the change is applied, not here: Faust pauses and
+        resumes from both threads, and a copy taken here could be applied after a newer
+        one, leaving a partition Faust reads paused in aiokafka.
+        """
         thread = self._thread
         consumer = getattr(thread, "_consumer", None)
         loop = getattr(thread, "thread_loop", None)
         if consumer is None or loop is None or loop.is_closed():
             return
-        paused = set(self._paused_partitions)
-        loop.call_soon_threadsafe(apply_paused, consumer, paused)
+        loop.call_soon_threadsafe(apply_paused, consumer, self._paused_partitions)
+
+    @Service.timer(2.0)
+    async def _keep_paused_in_sync(self) -> None:
+        # Every change applies itself; this mends one that met an assignment in flux.
+        self._sync_paused()
 
     def ack(self, message: Message) -> bool:
         # Only a tracked message reached an agent: Faust's stream also acks the ones it
