@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Set
+from collections.abc import AsyncIterator, Mapping
 from functools import partial
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, cast
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message, TransportT
 from mode import Service
@@ -91,30 +91,6 @@ def highwater_or_none(consumer: Any, tp: TP) -> int | None:
 SKIPPED_OFFSETS_AFTER = 10.0
 
 
-def apply_paused(consumer: AIOKafkaConsumer, paused: Set[TP]) -> None:
-    """Make aiokafka fetch none of ``paused`` and every other assigned partition.
-
-    Faust pauses a partition (the changelogs of its active tables, all of them during a
-    rebalance) only by no longer taking what aiokafka fetched for it; aiokafka goes on
-    fetching it. A fetched record nobody takes holds back every fetch from its broker
-    for 100 ms (aiokafka's prefetch backoff), and the router writes changelog records
-    all the time: each hop of the pipeline stalled. Runs in the consumer's thread.
-    """
-    assigned = consumer.assignment()
-    # A copy first: ``paused`` is Faust's own set, which the main thread changes.
-    wanted = {TopicPartition(tp.topic, tp.partition) for tp in set(paused)} & assigned
-    now = consumer.paused()
-    if wanted - now:
-        consumer.pause(*(wanted - now))
-        # What was fetched for them is dropped; their position stays before it, so it
-        # is fetched again on resuming.
-        records = getattr(getattr(consumer, "_fetcher", None), "_records", {})
-        for tp in wanted - now:
-            records.pop(tp, None)
-    if now - wanted:
-        consumer.resume(*(now - wanted))
-
-
 def _gap_end(gaps: Any, offset: int) -> int:
     """The end of the gap (an interval tree of offsets) at ``offset``, or ``offset``."""
     return max((interval.end for interval in gaps.at(offset)), default=offset)
@@ -133,38 +109,6 @@ class _Consumer(aiokafka_driver.Consumer):
 
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-    def pause_partitions(self, tps: Iterable[TP]) -> None:
-        super().pause_partitions(tps)
-        self._sync_paused()
-
-    def resume_partitions(self, tps: Iterable[TP]) -> None:
-        super().resume_partitions(tps)
-        self._sync_paused()
-
-    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
-        await super().on_partitions_assigned(assigned, generation_id)
-        # A new assignment starts unpaused in aiokafka; Faust keeps its pauses.
-        self._sync_paused()
-
-    def _sync_paused(self) -> None:
-        """Pause in aiokafka what Faust pauses (``apply_paused``), in the consumer thread.
-
-        The set is read there, when the change is applied, not here: Faust pauses and
-        resumes from both threads, and a copy taken here could be applied after a newer
-        one, leaving a partition Faust reads paused in aiokafka.
-        """
-        thread = self._thread
-        consumer = getattr(thread, "_consumer", None)
-        loop = getattr(thread, "thread_loop", None)
-        if consumer is None or loop is None or loop.is_closed():
-            return
-        loop.call_soon_threadsafe(apply_paused, consumer, self._paused_partitions)
-
-    @Service.timer(2.0)
-    async def _keep_paused_in_sync(self) -> None:
-        # Every change applies itself; this mends one that met an assignment in flux.
-        self._sync_paused()
 
     def ack(self, message: Message) -> bool:
         # Only a tracked message reached an agent: Faust's stream also acks the ones it
