@@ -20,7 +20,7 @@ _LINE_BREAK = re.compile(r"\r\n|[\r\n\x0b\x0c\x85\u2028\u2029]")
 # UTF-8, so a message holding one could not be produced to the next topic.
 _CONTROL_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
 _KEPT_CONTROLS = frozenset("\n\t")
-_WITHOUT_KEPT_CONTROLS = str.maketrans("", "", "\n\t")
+_WITHOUT_KEPT_CONTROLS = str.maketrans("", "", "".join(_KEPT_CONTROLS))
 
 
 def _element(name: str) -> tuple[re.Pattern[str], re.Pattern[str]]:

@@ -50,7 +50,7 @@ def test_key_for_is_a_stable_sha256() -> None:
 def test_key_for_is_the_same_in_another_process() -> None:
     code = (
         "import sys, json\n"
-        "from app.cache import Lookup, ResultCache\n"
+        "from app.cache import ResultCache\n"
         "args = json.loads(sys.argv[1])\n"
         "print(ResultCache.key_for(**args))\n"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 import unicodedata
 from datetime import UTC, datetime
 
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.loadgen import make_customer, make_email, make_query
-from app.text import clean_text, normalise_email
+from app.text import _CONTROL_CATEGORIES, _drop_controls, clean_text, normalise_email
 
 
 @pytest.mark.parametrize(
@@ -210,10 +211,6 @@ def test_normalise_email_drops_quoted_lines_and_the_signature(
 def test_every_control_and_format_character_is_dropped_and_nothing_else() -> None:
     """Over all of Unicode: printable text passes the control filter in one check, so no
     printable character may be in a control category, and each one that is goes."""
-    import sys
-
-    from app.text import _CONTROL_CATEGORIES, _drop_controls
-
     for point in range(sys.maxunicode + 1):
         char = chr(point)
         dropped = unicodedata.category(char) in _CONTROL_CATEGORIES and char not in "\n\t"
