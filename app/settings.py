@@ -150,8 +150,8 @@ class Settings(BaseSettings):
     voice_call_timeout: float = Field(
         60.0, gt=0, description="Silence after which an unfinished call expires, s."
     )
-    # uvloop (libuv, in C) spends about a fifth less CPU per query than asyncio's own
-    # loop in `flowdesk bench`.
+    # uvloop (libuv, in C) spends a fifth to a third less CPU per query than asyncio's
+    # own loop in `flowdesk bench` (README, *Benchmark*).
     event_loop: EventLoop = Field(
         "uvloop", description="Worker event loop: uvloop, or asyncio (the standard one)."
     )
