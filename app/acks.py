@@ -5,8 +5,9 @@ finished offsets that follows the committed one, never an offset no agent proces
 ``OrderedAcks`` acks the in-flight window's events in offset order, though the window
 finishes them out of order (a fast answer for one customer overtakes a slow one for
 another), so that finished offsets past a missing one always mean a skip, which
-``SkippedOffsets`` finds and has read again. ``acked_when_done`` acks an agent's event
-only once its loop body is done with it.
+``SkippedOffsets`` finds and has read again; ``UndeliveredRecords`` finds the records
+of a partition's tail that were fetched and dropped. ``acked_when_done`` acks an
+agent's event only once its loop body is done with it.
 """
 
 from __future__ import annotations
@@ -220,6 +221,50 @@ class SkippedOffsets:
         for tp in self._seen.keys() - heads.keys():
             del self._seen[tp]
         return stalled
+
+
+class UndeliveredRecords:
+    """Finds partitions whose fetched records Faust dropped before its agents saw them.
+
+    Faust's ``Consumer.getmany`` drops the records of a batch whose partition was paused,
+    or whose generation ended, while the batch was on its way; aiokafka has counted
+    them consumed, so its fetch position is past them and they are never fetched again.
+    ``SkippedOffsets`` finds such a gap once a later record of the partition is
+    finished; when the dropped records were the partition's last, this finds them: the
+    fetch position stays past the offset after the last record delivered, for ``after``
+    seconds and over complete reads of the consumer (``rounds``, which do not advance
+    while a batch is still being delivered, as when the agents' buffers are full).
+    """
+
+    def __init__(self, *, after: float) -> None:
+        self.after = after
+        # partition -> (next offset delivered, fetch position, first seen, s, rounds then)
+        self._seen: dict[Hashable, tuple[int, int, float, int]] = {}
+
+    def check(
+        self, reads: Mapping[Hashable, tuple[int | None, int | None]], *, now: float, rounds: int
+    ) -> list[tuple[Hashable, int, int]]:
+        """``reads``: partition -> (the offset after the last record delivered, or where
+        the partition is read from; aiokafka's fetch position, or None).
+
+        Returns (partition, first undelivered offset, fetch position) for each partition
+        that stayed so for ``after`` seconds and two complete reads; it is then
+        forgotten, so a seek is asked for once a period at most.
+        """
+        dropped = []
+        for tp, (delivered, position) in reads.items():
+            if delivered is None or position is None or position <= delivered:
+                self._seen.pop(tp, None)
+                continue
+            seen = self._seen.get(tp)
+            if seen is None or seen[:2] != (delivered, position):
+                self._seen[tp] = (delivered, position, now, rounds)
+            elif now - seen[2] >= self.after and rounds - seen[3] >= 2:
+                dropped.append((tp, delivered, position))
+                del self._seen[tp]
+        for tp in self._seen.keys() - reads.keys():
+            del self._seen[tp]
+        return dropped
 
 
 def skip_heads(

@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Set
 from functools import partial
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, cast
 
 import faust
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message, TransportT
 from mode import Service
 
-from app.acks import CommitPoints, SkippedOffsets, skip_heads
+from app.acks import CommitPoints, SkippedOffsets, UndeliveredRecords, skip_heads
 from app.errors import ConfigurationError
 from app.logs import FlowdeskWorker
 from app.metrics import SKIPPED_OFFSETS
@@ -86,9 +86,45 @@ def highwater_or_none(consumer: Any, tp: TP) -> int | None:
     return highwater
 
 
+def position_or_none(consumer: AIOKafkaConsumer, tp: TP) -> int | None:
+    """aiokafka's fetch position of ``tp``, the offset after the records it handed out,
+    read without waiting (an int read from the consumer's thread); None while it has
+    none or the assignment is changing."""
+    try:
+        state = consumer._subscription._assigned_state(tp)
+    except Exception:  # not assigned (any more)
+        return None
+    position: int | None = state.position if state.has_valid_position else None
+    return position
+
+
 #: How long offsets finished past a committed offset that does not move may last before
 #: the partition is read again from that offset (``app.acks.SkippedOffsets``), s.
 SKIPPED_OFFSETS_AFTER = 10.0
+
+
+def apply_paused(consumer: AIOKafkaConsumer, paused: Set[TP]) -> None:
+    """Make aiokafka fetch none of ``paused`` and every other assigned partition.
+
+    Faust pauses a partition (the changelogs of its active tables, all of them during a
+    rebalance) only by no longer taking what aiokafka fetched for it; aiokafka goes on
+    fetching it. A fetched record nobody takes holds back every fetch from its broker
+    for 100 ms (aiokafka's prefetch backoff), and the router writes changelog records
+    all the time: each hop of the pipeline stalled. Runs in the consumer's thread.
+    """
+    assigned = consumer.assignment()
+    # A copy first: ``paused`` is Faust's own set, which the main thread changes.
+    wanted = {TopicPartition(tp.topic, tp.partition) for tp in set(paused)} & assigned
+    now = consumer.paused()
+    if wanted - now:
+        consumer.pause(*(wanted - now))
+        # What was fetched for them is dropped; their position stays before it, so it
+        # is fetched again on resuming.
+        records = getattr(getattr(consumer, "_fetcher", None), "_records", {})
+        for tp in wanted - now:
+            records.pop(tp, None)
+    if now - wanted:
+        consumer.resume(*(now - wanted))
 
 
 def _gap_end(gaps: Any, offset: int) -> int:
@@ -98,7 +134,8 @@ def _gap_end(gaps: Any, offset: int) -> int:
 
 class _Consumer(aiokafka_driver.Consumer):
     """Faust's consumer, committing only offsets its agents finished (``app.acks.CommitPoints``)
-    and reading skipped offsets again (``app.acks.SkippedOffsets``)."""
+    and reading skipped offsets again (``app.acks.SkippedOffsets``,
+    ``app.acks.UndeliveredRecords``)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -106,9 +143,47 @@ class _Consumer(aiokafka_driver.Consumer):
         self._skipped = SkippedOffsets(after=SKIPPED_OFFSETS_AFTER)
         #: partition -> the offset it was last read again from
         self._read_again_from: dict[TP, int] = {}
+        self._undelivered = UndeliveredRecords(after=SKIPPED_OFFSETS_AFTER)
+        #: partition -> the offset after the last record ``getmany`` delivered, or the
+        #: offset it is read from
+        self._delivered: dict[TP, int] = {}
+        #: complete ``getmany`` batches delivered
+        self._reads = 0
 
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+    def pause_partitions(self, tps: Iterable[TP]) -> None:
+        super().pause_partitions(tps)
+        self._sync_paused()
+
+    def resume_partitions(self, tps: Iterable[TP]) -> None:
+        super().resume_partitions(tps)
+        self._sync_paused()
+
+    async def on_partitions_assigned(self, assigned: set[TP], generation_id: int = 0) -> None:
+        await super().on_partitions_assigned(assigned, generation_id)
+        # A new assignment starts unpaused in aiokafka; Faust keeps its pauses.
+        self._sync_paused()
+
+    def _sync_paused(self) -> None:
+        """Pause in aiokafka what Faust pauses (``apply_paused``), in the consumer thread.
+
+        The set is read there, when the change is applied, not here: Faust pauses and
+        resumes from both threads, and a copy taken here could be applied after a newer
+        one, leaving a partition Faust reads paused in aiokafka.
+        """
+        thread = self._thread
+        consumer = getattr(thread, "_consumer", None)
+        loop = getattr(thread, "thread_loop", None)
+        if consumer is None or loop is None or loop.is_closed():
+            return
+        loop.call_soon_threadsafe(apply_paused, consumer, self._paused_partitions)
+
+    @Service.timer(2.0)
+    async def _keep_paused_in_sync(self) -> None:
+        # Every change applies itself; this mends one that met an assignment in flux.
+        self._sync_paused()
 
     def ack(self, message: Message) -> bool:
         # Only a tracked message reached an agent: Faust's stream also acks the ones it
@@ -125,11 +200,13 @@ class _Consumer(aiokafka_driver.Consumer):
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # noqa: ASYNC109 (Faust's)
         async for tp, message in super().getmany(timeout):
+            self._delivered[tp] = message.offset + 1
             done = self._points.finished.get(tp)
             if done and message.offset in done:
                 # Read again after a skip: only the skipped records go to the agents.
                 continue
             yield tp, message
+        self._reads += 1
 
     def _new_offset(self, tp: TP) -> int | None:
         gaps = self._gap.get(tp)
@@ -177,6 +254,7 @@ class _Consumer(aiokafka_driver.Consumer):
                 self._points.rebase(tp, base)
         self._points.retain(acking)
         self._read_again_from.clear()
+        self._delivered = {cast(TP, tp): base for tp, base in self._points.bases.items()}
 
     @Service.timer(2.0)
     async def _read_skipped_offsets_again(self) -> None:
@@ -217,6 +295,38 @@ class _Consumer(aiokafka_driver.Consumer):
             self._read_again_from[stalled] = committed
             # In the consumer's own thread, where aiokafka's fetcher runs.
             await self.seek_wait({stalled: committed})
+            self._delivered[stalled] = committed
+        await self._read_undelivered_again()
+
+    async def _read_undelivered_again(self) -> None:
+        """Read again a partition's records fetched and dropped before any agent saw them
+        (``app.acks.UndeliveredRecords``): at its tail, nothing finished after them
+        shows the gap."""
+        consumer = self._thread._ensure_consumer()
+        reads: dict[Hashable, tuple[int | None, int | None]] = {
+            tp: (self._delivered.get(tp), position_or_none(consumer, tp))
+            for tp in self.assignment()
+            if self.app.topics.acks_enabled_for(tp.topic)
+        }
+        for partition, delivered, position in self._undelivered.check(
+            reads, now=time.monotonic(), rounds=self._reads
+        ):
+            tp = cast(TP, partition)
+            # Records below the committed offset are finished already.
+            start = max(delivered, self._points.bases.get(tp, delivered))
+            if start >= position:
+                continue
+            self.log.warning(
+                "offsets %d to %d of %s were fetched but never delivered to its agent; "
+                "reading them again from %d",
+                start,
+                position - 1,
+                tp,
+                start,
+            )
+            SKIPPED_OFFSETS.labels(topic=tp.topic).inc(position - start)
+            await self.seek_wait({tp: start})
+            self._delivered[tp] = start
 
 
 class _Transport(aiokafka_driver.Transport):

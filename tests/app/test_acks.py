@@ -8,7 +8,14 @@ from dataclasses import dataclass
 
 import pytest
 
-from app.acks import CommitPoints, OrderedAcks, SkippedOffsets, acked_when_done, skip_heads
+from app.acks import (
+    CommitPoints,
+    OrderedAcks,
+    SkippedOffsets,
+    UndeliveredRecords,
+    acked_when_done,
+    skip_heads,
+)
 
 
 @dataclass(frozen=True)
@@ -161,6 +168,31 @@ def test_a_gap_that_moves_or_closes_is_not_a_skip() -> None:
     assert skipped.check({"q-0": (14, 16)}, now=31) == []
     assert skipped.check({}, now=50) == [], "a revoked partition is forgotten"
     assert skipped.check({"q-0": (14, 16)}, now=51) == []
+
+
+def test_records_fetched_and_never_delivered_are_reported_once_they_last() -> None:
+    undelivered = UndeliveredRecords(after=10)
+    # partition -> (offset after the last record delivered, fetch position)
+    reads = {"q-1": (54, 66), "q-2": (40, 40), "q-3": (None, 9), "q-4": (7, None)}
+    assert undelivered.check(reads, now=0, rounds=0) == []
+    assert undelivered.check(reads, now=10, rounds=1) == [], "one read since: may be in transit"
+    assert undelivered.check(reads, now=10, rounds=2) == [("q-1", 54, 66)]
+    assert undelivered.check(reads, now=11, rounds=3) == [], "reported once, then watched afresh"
+    assert undelivered.check(reads, now=21, rounds=5) == [("q-1", 54, 66)]
+
+
+def test_records_still_being_delivered_are_not_undelivered() -> None:
+    undelivered = UndeliveredRecords(after=10)
+    assert undelivered.check({"q-0": (10, 20)}, now=0, rounds=0) == []
+    # A batch held while the agents' buffers are full: no read completes.
+    assert undelivered.check({"q-0": (10, 20)}, now=30, rounds=0) == []
+    # Delivery goes on: the clock starts again.
+    assert undelivered.check({"q-0": (15, 20)}, now=31, rounds=1) == []
+    assert undelivered.check({"q-0": (15, 20)}, now=40, rounds=5) == []
+    assert undelivered.check({"q-0": (20, 20)}, now=45, rounds=6) == []
+    assert undelivered.check({"q-0": (20, 25)}, now=46, rounds=7) == []
+    assert undelivered.check({}, now=60, rounds=20) == [], "a revoked partition is forgotten"
+    assert undelivered.check({"q-0": (20, 25)}, now=61, rounds=21) == []
 
 
 @dataclass(frozen=True)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
-from app.main import create_app
+from app.main import apply_paused, create_app, position_or_none
 from app.settings import Settings
+from app.stack import ManagedProcess
 
 
 async def test_the_consumer_takes_its_fetch_wait_from_the_settings(tmp_path: Path) -> None:
@@ -65,3 +69,76 @@ async def test_records_read_again_reach_the_agents_only_if_not_finished(
     monkeypatch.setattr(aiokafka_driver.Consumer, "getmany", fetched)
     delivered = [message.offset async for _, message in consumer.getmany(timeout=1.0)]
     assert delivered == [10, 11, 14]
+    # What Faust handed on counts as delivered, the finished records dropped here too.
+    assert consumer._delivered[tp] == 15  # type: ignore[attr-defined]
+    assert consumer._reads == 1  # type: ignore[attr-defined]
+
+
+async def test_the_fetch_position_is_read_without_waiting(broker: ManagedProcess) -> None:
+    bootstrap = broker.address.split("://", 1)[1]
+    topic = f"test-position-{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for value in (b"a", b"b", b"c"):
+            await producer.send_and_wait(topic, value, partition=0)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, 0)
+        assert position_or_none(consumer, TP(topic, 0)) is None, "not assigned"
+        consumer.assign([tp])
+        got = await consumer.getmany(tp, timeout_ms=5000, max_records=2)
+        assert [record.value for record in got[tp]] == [b"a", b"b"]
+        assert position_or_none(consumer, TP(topic, 0)) == 2, "past what was handed out"
+        consumer.seek(tp, 1)
+        assert position_or_none(consumer, TP(topic, 0)) == 1
+        assert position_or_none(consumer, TP(topic, 1)) is None, "another partition"
+    finally:
+        await consumer.stop()
+
+
+async def test_a_partition_faust_pauses_is_paused_in_aiokafka_and_loses_nothing(
+    broker: ManagedProcess,
+) -> None:
+    bootstrap = broker.address.split("://", 1)[1]
+    topic = f"test-paused-{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"a", partition=0)
+        await producer.send_and_wait(topic, b"b", partition=1)
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        paused, read = TopicPartition(topic, 0), TopicPartition(topic, 1)
+        consumer.assign([paused, read])
+        # Faust takes only its active partitions: what was fetched for the other one waits,
+        # and holds back the fetches of every partition.
+        got = await consumer.getmany(read, timeout_ms=5000)
+        assert [record.value for record in got[read]] == [b"b"]
+        records = consumer._fetcher._records
+        for _ in range(100):
+            if paused in records:
+                break
+            await asyncio.sleep(0.05)
+        assert paused in records
+
+        apply_paused(consumer, {TP(topic, 0)})
+        assert consumer.paused() == {paused}
+        assert paused not in records
+
+        apply_paused(consumer, set())
+        assert consumer.paused() == set()
+        got = await consumer.getmany(paused, timeout_ms=5000)
+        assert [record.value for record in got[paused]] == [b"a"], "the dropped fetch is read again"
+    finally:
+        await consumer.stop()
