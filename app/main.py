@@ -302,7 +302,9 @@ class _Consumer(aiokafka_driver.Consumer):
         """Read again a partition's records fetched and dropped before any agent saw them
         (``app.acks.UndeliveredRecords``): at its tail, nothing finished after them
         shows the gap."""
-        consumer = self._thread._ensure_consumer()
+        consumer = getattr(self._thread, "_consumer", None)
+        if consumer is None:  # not started yet, or stopped
+            return
         reads: dict[Hashable, tuple[int | None, int | None]] = {
             tp: (self._delivered.get(tp), position_or_none(consumer, tp))
             for tp in self.assignment()
