@@ -192,79 +192,60 @@ class SkippedOffsets:
     topic is being processed.
     """
 
+    #: complete reads of the consumer a gap must outlast as well
+    reads = 0
+
     def __init__(self, *, after: float) -> None:
         self.after = after
-        # partition -> (committed offset, lowest finished offset, first seen, s)
-        self._seen: dict[Hashable, tuple[int, int, float]] = {}
+        # partition -> (low, high, first seen, s, reads then)
+        self._seen: dict[Hashable, tuple[int, int, float, int]] = {}
 
     def check(
-        self, heads: dict[Hashable, tuple[int | None, int | None]], *, now: float
+        self,
+        heads: Mapping[Hashable, tuple[int | None, int | None]],
+        *,
+        now: float,
+        rounds: int = 0,
     ) -> list[tuple[Hashable, int, int]]:
-        """``heads``: partition -> (committed offset, lowest finished offset not committed,
-        or the high-water mark when nothing is finished or being processed).
+        """``heads``: partition -> (low, high): here the committed offset and the lowest
+        finished offset not committed, or the high-water mark when nothing is finished
+        or being processed. ``rounds``: complete reads of the consumer so far.
 
-        Returns (partition, committed, lowest finished) for each partition whose gap has
-        lasted ``after`` seconds; it is then forgotten, so a seek is asked for once a
-        period at most.
+        Returns (partition, low, high) for each partition whose gap (high above low,
+        both unchanged) has lasted ``after`` seconds and ``reads`` reads; it is then
+        forgotten, so a seek is asked for once a period at most.
         """
         stalled = []
-        for tp, (committed, finished) in heads.items():
-            if committed is None or finished is None or finished <= committed:
+        for tp, (low, high) in heads.items():
+            if low is None or high is None or high <= low:
                 self._seen.pop(tp, None)
                 continue
             seen = self._seen.get(tp)
-            if seen is None or seen[:2] != (committed, finished):
-                self._seen[tp] = (committed, finished, now)
-            elif now - seen[2] >= self.after:
-                stalled.append((tp, committed, finished))
+            if seen is None or seen[:2] != (low, high):
+                self._seen[tp] = (low, high, now, rounds)
+            elif now - seen[2] >= self.after and rounds - seen[3] >= self.reads:
+                stalled.append((tp, low, high))
                 del self._seen[tp]
         for tp in self._seen.keys() - heads.keys():
             del self._seen[tp]
         return stalled
 
 
-class UndeliveredRecords:
+class UndeliveredRecords(SkippedOffsets):
     """Finds partitions whose fetched records Faust dropped before its agents saw them.
 
     Faust's ``Consumer.getmany`` drops the records of a batch whose partition was paused,
     or whose generation ended, while the batch was on its way; aiokafka has counted
     them consumed, so its fetch position is past them and they are never fetched again.
     ``SkippedOffsets`` finds such a gap once a later record of the partition is
-    finished; when the dropped records were the partition's last, this finds them: the
-    fetch position stays past the offset after the last record delivered, for ``after``
-    seconds and over complete reads of the consumer (``rounds``, which do not advance
+    finished; when the dropped records were the partition's last, this finds them.
+    ``check`` takes, per partition, (the offset after the last record delivered, or
+    where the partition is read from; aiokafka's fetch position): a position past it
+    for ``after`` seconds and two complete reads of the consumer (which do not complete
     while a batch is still being delivered, as when the agents' buffers are full).
     """
 
-    def __init__(self, *, after: float) -> None:
-        self.after = after
-        # partition -> (next offset delivered, fetch position, first seen, s, rounds then)
-        self._seen: dict[Hashable, tuple[int, int, float, int]] = {}
-
-    def check(
-        self, reads: Mapping[Hashable, tuple[int | None, int | None]], *, now: float, rounds: int
-    ) -> list[tuple[Hashable, int, int]]:
-        """``reads``: partition -> (the offset after the last record delivered, or where
-        the partition is read from; aiokafka's fetch position, or None).
-
-        Returns (partition, first undelivered offset, fetch position) for each partition
-        that stayed so for ``after`` seconds and two complete reads; it is then
-        forgotten, so a seek is asked for once a period at most.
-        """
-        dropped = []
-        for tp, (delivered, position) in reads.items():
-            if delivered is None or position is None or position <= delivered:
-                self._seen.pop(tp, None)
-                continue
-            seen = self._seen.get(tp)
-            if seen is None or seen[:2] != (delivered, position):
-                self._seen[tp] = (delivered, position, now, rounds)
-            elif now - seen[2] >= self.after and rounds - seen[3] >= 2:
-                dropped.append((tp, delivered, position))
-                del self._seen[tp]
-        for tp in self._seen.keys() - reads.keys():
-            del self._seen[tp]
-        return dropped
+    reads = 2
 
 
 def skip_heads(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -74,14 +76,19 @@ async def test_records_read_again_reach_the_agents_only_if_not_finished(
     assert consumer._reads == 1  # type: ignore[attr-defined]
 
 
-async def test_the_fetch_position_is_read_without_waiting(broker: ManagedProcess) -> None:
+@asynccontextmanager
+async def filled_topic(
+    broker: ManagedProcess, records: list[tuple[bytes, int]]
+) -> AsyncIterator[tuple[str, AIOKafkaConsumer]]:
+    """A new topic holding ``records`` (value, partition), and a started consumer of it
+    with nothing assigned yet."""
     bootstrap = broker.address.split("://", 1)[1]
-    topic = f"test-position-{uuid.uuid4().hex[:8]}"
+    topic = f"test-{uuid.uuid4().hex[:8]}"
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
-        for value in (b"a", b"b", b"c"):
-            await producer.send_and_wait(topic, value, partition=0)
+        for value, partition in records:
+            await producer.send_and_wait(topic, value, partition=partition)
     finally:
         await producer.stop()
     consumer = AIOKafkaConsumer(
@@ -89,6 +96,13 @@ async def test_the_fetch_position_is_read_without_waiting(broker: ManagedProcess
     )
     await consumer.start()
     try:
+        yield topic, consumer
+    finally:
+        await consumer.stop()
+
+
+async def test_the_fetch_position_is_read_without_waiting(broker: ManagedProcess) -> None:
+    async with filled_topic(broker, [(b"a", 0), (b"b", 0), (b"c", 0)]) as (topic, consumer):
         tp = TopicPartition(topic, 0)
         assert position_or_none(consumer, TP(topic, 0)) is None, "not assigned"
         consumer.assign([tp])
@@ -98,27 +112,12 @@ async def test_the_fetch_position_is_read_without_waiting(broker: ManagedProcess
         consumer.seek(tp, 1)
         assert position_or_none(consumer, TP(topic, 0)) == 1
         assert position_or_none(consumer, TP(topic, 1)) is None, "another partition"
-    finally:
-        await consumer.stop()
 
 
 async def test_a_partition_faust_pauses_is_paused_in_aiokafka_and_loses_nothing(
     broker: ManagedProcess,
 ) -> None:
-    bootstrap = broker.address.split("://", 1)[1]
-    topic = f"test-paused-{uuid.uuid4().hex[:8]}"
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait(topic, b"a", partition=0)
-        await producer.send_and_wait(topic, b"b", partition=1)
-    finally:
-        await producer.stop()
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
+    async with filled_topic(broker, [(b"a", 0), (b"b", 1)]) as (topic, consumer):
         paused, read = TopicPartition(topic, 0), TopicPartition(topic, 1)
         consumer.assign([paused, read])
         # Faust takes only its active partitions: what was fetched for the other one waits,
@@ -140,5 +139,3 @@ async def test_a_partition_faust_pauses_is_paused_in_aiokafka_and_loses_nothing(
         assert consumer.paused() == set()
         got = await consumer.getmany(paused, timeout_ms=5000)
         assert [record.value for record in got[paused]] == [b"a"], "the dropped fetch is read again"
-    finally:
-        await consumer.stop()
