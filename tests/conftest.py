@@ -240,12 +240,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="run the fault suite (marker chaos) at full size, not the reduced one",
     )
+    parser.addoption(
+        "--chaos-repeat",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run each fault-suite test N times in one session, on one broker whose topics "
+        "fill up as in a whole run",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "chaos: the fault suite (processes killed and restarted mid-stream)"
     )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    repeat = metafunc.config.getoption("--chaos-repeat")
+    if repeat > 1 and metafunc.definition.get_closest_marker("chaos"):
+        metafunc.fixturenames.append("chaos_round")
+        metafunc.parametrize("chaos_round", range(repeat))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
