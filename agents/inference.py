@@ -74,7 +74,7 @@ async def handle(acks: OrderedAcks, event: EventT) -> None:
 
 @app.agent(queries_topic)
 async def infer(stream: StreamT) -> None:
-    window = InFlightWindow(capacity=settings.llm_capacity)
+    window = InFlightWindow(capacity=settings.window_size)
     manual = cast(Stream, stream).noack()
     acks = OrderedAcks(manual.ack)
     try:

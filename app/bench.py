@@ -5,13 +5,13 @@ Phases, all against one model simulator at a fixed latency:
 1. direct: an HTTP load generator calls the simulator with ``capacity`` requests
    in flight; the upper bound for any pipeline.
 2. pipeline: ``count`` chat queries through a real worker (ingest, inference with
-   an in-flight window of ``capacity``, router), as fast as they can go.
+   ``capacity`` model requests in flight, router), as fast as they can go.
 3. latency: the pipeline at half its capacity (``capacity / 2 / latency`` queries
    per second), for end-to-end latency and what the pipeline adds to the model's.
-4. naive: the same pipeline with a window of one, which awaits each model call
-   in turn, as a plain Faust agent would.
+4. naive: the same pipeline with a window of one query, which awaits each model
+   call in turn, as a plain Faust agent would.
 5. workers=N (``--scale``): the pipeline phase on N workers of one consumer group,
-   each with a window of ``capacity``, once the group has settled.
+   each with ``capacity`` model requests in flight, once the group has settled.
 6. takeover (when ``--scale`` includes 3): three workers fed at a steady rate; after
    a third of the queries one is SIGKILLed. Measured: how long until the survivors
    own every partition and are ready, the longest silence in the outcome stream,
@@ -402,8 +402,11 @@ def _start_group(
     model: str,
     capacity: int,
     workers: int,
+    window: int = 0,
 ) -> tuple[str, list[ManagedProcess], dict[int, set[int]]]:
-    """A fresh broker and Redis, the topics, and ``workers`` workers of one group, settled.
+    """A fresh broker and Redis, the topics, and ``workers`` workers of one group, settled;
+    ``capacity`` model requests in flight each, an inference window of ``window`` queries
+    (0: the workers' default).
 
     Returns the bootstrap address, the workers and the partitions of ``flowdesk.queries``
     each worker (by index) owns.
@@ -418,6 +421,7 @@ def _start_group(
         "FLOWDESK_LLM_BASE_URL": sim.address,
         "FLOWDESK_LLM_MODEL": model,
         "FLOWDESK_LLM_CAPACITY": str(capacity),
+        "FLOWDESK_INFERENCE_WINDOW": str(window),
     }
     ports: list[int] = []
     while len(ports) < workers:
@@ -453,12 +457,19 @@ def _pipeline_phase(
     count: int,
     rate: float | None,
     workers: int = 1,
+    window: int = 0,
     profile: bool = False,
 ) -> PhaseResult:
     phase_dir = log_dir / name
     with Stack(log_dir=phase_dir) as stack:
         bootstrap, group, _ = _start_group(
-            stack, phase_dir=phase_dir, sim=sim, model=model, capacity=capacity, workers=workers
+            stack,
+            phase_dir=phase_dir,
+            sim=sim,
+            model=model,
+            capacity=capacity,
+            workers=workers,
+            window=window,
         )
         drive = _drive_pipeline(
             name=name, bootstrap=bootstrap, count=count, rate=rate, workers=group
@@ -660,7 +671,9 @@ def run_bench(config: BenchConfig, *, log_dir: Path | None = None) -> dict[str, 
                 rate=half_rate,
             )
         )
-        results.append(phase(name="naive", capacity=1, count=config.naive_count, rate=None))
+        results.append(
+            phase(name="naive", capacity=1, window=1, count=config.naive_count, rate=None)
+        )
         for workers in config.scale:
             scaled[workers] = phase(
                 name=f"workers={workers}",

@@ -7,6 +7,7 @@ subclass, so the stage above it can decide what to retry.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ import aiohttp
 from mode import Service
 
 from app.errors import InvalidModelOutput, ModelError, ModelUnavailable
+from app.metrics import MODEL_IN_FLIGHT
 from app.settings import Settings
 
 
@@ -39,7 +41,11 @@ def _retry_after(headers: Any) -> float | None:
 
 
 class LLMClient(Service):
-    """Chat completions against ``FLOWDESK_LLM_BASE_URL``."""
+    """Chat completions against ``FLOWDESK_LLM_BASE_URL``.
+
+    At most ``settings.llm_capacity`` requests are open at once, whatever server each
+    goes to; a call beyond that waits for one to finish before it sends.
+    """
 
     def __init__(self, *, settings: Settings, connection_limit: int = 100, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -48,6 +54,13 @@ class LLMClient(Service):
         self.settings = settings
         self.connection_limit = connection_limit
         self._session: aiohttp.ClientSession | None = None
+        self._requests = asyncio.Semaphore(settings.llm_capacity)
+        self._open = 0
+
+    @property
+    def open_requests(self) -> int:
+        """Requests sent and not yet answered (or failed)."""
+        return self._open
 
     async def on_start(self) -> None:
         headers = {"Content-Type": "application/json"}
@@ -117,24 +130,16 @@ class LLMClient(Service):
         url = f"{base_url or self.settings.llm_base_url}/chat/completions"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
         limit = aiohttp.ClientTimeout(total=request_timeout or self.settings.llm_timeout)
-        started = time.perf_counter()
-        try:
-            async with self.session.post(url, json=body, headers=headers, timeout=limit) as resp:
-                if resp.status == 429 or resp.status >= 500:
-                    raise ModelUnavailable(
-                        f"model server answered HTTP {resp.status}",
-                        status=resp.status,
-                        retry_after=_retry_after(resp.headers),
-                    )
-                if resp.status != 200:
-                    detail = (await resp.text())[:200]
-                    raise ModelError(f"model server answered HTTP {resp.status}: {detail}")
-                payload = await resp.json(content_type=None)
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise ModelUnavailable(f"model request failed: {type(exc).__name__}: {exc}") from exc
-        except ValueError as exc:  # body is not JSON
-            raise InvalidModelOutput(f"model server sent a body that is not JSON: {exc}") from exc
-        latency_ms = (time.perf_counter() - started) * 1000
+        async with self._requests:
+            self._open += 1
+            MODEL_IN_FLIGHT.set(self._open)
+            started = time.perf_counter()
+            try:
+                payload = await self._post(url, body, headers, limit)
+            finally:
+                latency_ms = (time.perf_counter() - started) * 1000
+                self._open -= 1
+                MODEL_IN_FLIGHT.set(self._open)
         try:
             content = payload["choices"][0]["message"]["content"]
             usage = payload.get("usage") or {}
@@ -149,3 +154,28 @@ class LLMClient(Service):
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
         )
+
+    async def _post(
+        self,
+        url: str,
+        body: dict[str, Any],
+        headers: dict[str, str] | None,
+        limit: aiohttp.ClientTimeout,
+    ) -> Any:
+        """The decoded JSON reply to one request; failures as ``ModelError`` subclasses."""
+        try:
+            async with self.session.post(url, json=body, headers=headers, timeout=limit) as resp:
+                if resp.status == 429 or resp.status >= 500:
+                    raise ModelUnavailable(
+                        f"model server answered HTTP {resp.status}",
+                        status=resp.status,
+                        retry_after=_retry_after(resp.headers),
+                    )
+                if resp.status != 200:
+                    detail = (await resp.text())[:200]
+                    raise ModelError(f"model server answered HTTP {resp.status}: {detail}")
+                return await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ModelUnavailable(f"model request failed: {type(exc).__name__}: {exc}") from exc
+        except ValueError as exc:  # body is not JSON
+            raise InvalidModelOutput(f"model server sent a body that is not JSON: {exc}") from exc

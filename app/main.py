@@ -180,6 +180,14 @@ class _Consumer(aiokafka_driver.Consumer):
             return
         loop.call_soon_threadsafe(apply_paused, consumer, self._paused_partitions)
 
+    def verify_event_path(self, now: float, tp: TP) -> None:
+        # Faust's check logs an error, every few seconds once the worker has run for
+        # stream_processing_timeout, for each partition aiokafka sends no fetch for: the
+        # ones paused there on purpose (apply_paused) are not stuck.
+        if tp in self._paused_partitions:
+            return
+        super().verify_event_path(now, tp)
+
     @Service.timer(2.0)
     async def _keep_paused_in_sync(self) -> None:
         # Every change applies itself; this mends one that met an assignment in flux.

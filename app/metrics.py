@@ -11,6 +11,10 @@ EVENTS = Counter(
 )
 IN_FLIGHT = Gauge("flowdesk_inflight_requests", "Queries inside the inference window.")
 WINDOW_CAPACITY = Gauge("flowdesk_inflight_capacity", "Size of the inference window.")
+MODEL_IN_FLIGHT = Gauge(
+    "flowdesk_model_requests_in_flight",
+    "Model requests sent and not yet answered (at most FLOWDESK_LLM_CAPACITY).",
+)
 MODEL_LATENCY = Histogram(
     "flowdesk_model_latency_seconds",
     "Latency of model requests that answered.",

@@ -94,8 +94,13 @@ class Settings(BaseSettings):
         description="On SIGTERM, how long queries in flight may finish before the worker "
         "stops, s; the rest are re-processed by the worker that takes their partitions.",
     )
-    llm_capacity: int = Field(
-        64, ge=1, description="Model requests in flight per worker (the async window)."
+    llm_capacity: int = Field(64, ge=1, description="Model requests in flight per worker.")
+    inference_window: int = Field(
+        0,
+        ge=0,
+        description="Queries being answered at once per worker (the in-flight window); "
+        "0: twice FLOWDESK_LLM_CAPACITY, so that a query's cache look-up, validation and "
+        "send overlap other queries' model requests.",
     )
     llm_max_attempts: int = Field(4, ge=1, description="Attempts per model request.")
     llm_backoff_base: float = Field(0.2, ge=0, description="First retry backoff ceiling, s.")
@@ -220,6 +225,12 @@ class Settings(BaseSettings):
                 f"FLOWDESK_LLM_FALLBACK_BASE_URL must be an http(s) URL; got {value!r}"
             )
         return value.rstrip("/")
+
+    @property
+    def window_size(self) -> int:
+        """Queries the inference window holds: ``inference_window``, else twice
+        ``llm_capacity``."""
+        return self.inference_window or 2 * self.llm_capacity
 
     @property
     def broker_list(self) -> list[str]:

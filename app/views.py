@@ -10,7 +10,7 @@ from importlib.resources import files
 from faust.web import Request, Response, View
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from app.clients import inferencer
+from app.clients import inferencer, llm_client
 from app.main import app, highwater_or_none
 from app.metrics import CONSUMER_LAG, IN_FLIGHT
 from app.settings import get_settings
@@ -65,8 +65,10 @@ async def status(self: View, request: Request) -> Response:
             "ready": ready,
             "last_minute": RECENT.summary(60.0),
             "series": RECENT.series(bucket=5.0, window=300.0),
-            "in_flight": int(next(iter(IN_FLIGHT.collect())).samples[0].value),
+            "in_flight": llm_client.open_requests,
             "capacity": settings.llm_capacity,
+            "queries_in_window": int(next(iter(IN_FLIGHT.collect())).samples[0].value),
+            "window": settings.window_size,
             "breakers": {e.name: e.breaker.state for e in inferencer.endpoints},
             "models": inferencer.catalog.describe(),
             "partitions": detail["partitions"],

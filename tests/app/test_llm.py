@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from factories import make_query
@@ -118,3 +120,32 @@ async def test_a_bad_request_is_not_retryable(server: SimServer) -> None:
 def test_the_client_refuses_a_useless_connection_limit() -> None:
     with pytest.raises(ValueError, match="connection_limit"):
         LLMClient(settings=Settings(), connection_limit=0)
+
+
+async def test_no_more_requests_are_open_than_the_capacity() -> None:
+    config = SimConfig(latency=parse_latency("fixed:50"), seed=1)
+    async with SimServer(config=config) as server:
+        client = await client_for(server, llm_capacity=2)
+        try:
+            calls = [
+                asyncio.create_task(client.complete(build_messages(QUERY))) for _ in range(6)
+            ]
+            await asyncio.sleep(0.02)
+            assert client.open_requests == 2, "the other four wait before sending"
+            await asyncio.gather(*calls)
+            assert client.open_requests == 0
+            stats = await sim_stats(server)
+        finally:
+            await client.stop()
+    assert stats["total"] == 6
+    assert stats["peak_in_flight"] == 2
+
+
+async def sim_stats(server: SimServer) -> dict[str, Any]:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as session:
+        url = server.base_url.removesuffix("/v1") + "/_sim/stats"
+        async with session.get(url) as resp:
+            stats: dict[str, Any] = await resp.json()
+            return stats

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from faust.transport.drivers import aiokafka as aiokafka_driver
+from faust.exceptions import ConsumerNotStarted
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
@@ -74,6 +75,18 @@ async def test_records_read_again_reach_the_agents_only_if_not_finished(
     # What Faust handed on counts as delivered, the finished records dropped here too.
     assert consumer._delivered[tp] == 15  # type: ignore[attr-defined]
     assert consumer._reads == 1  # type: ignore[attr-defined]
+
+
+async def test_a_partition_paused_on_purpose_is_not_reported_as_stuck(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=str(tmp_path)))
+    consumer = app.consumer
+    paused, read = TP("flowdesk-history-changelog", 0), TP("flowdesk.queries", 0)
+    consumer.pause_partitions({paused})
+    # Faust's check of the fetches aiokafka sends: it needs a started consumer, so it
+    # raises here for a partition it checks, and is not run for a paused one.
+    consumer.verify_event_path(0.0, paused)
+    with pytest.raises(ConsumerNotStarted):
+        consumer.verify_event_path(0.0, read)
 
 
 @asynccontextmanager

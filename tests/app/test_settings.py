@@ -66,6 +66,11 @@ def test_bad_values_are_refused(monkeypatch: pytest.MonkeyPatch, variable: str, 
         Settings()
 
 
+def test_the_window_holds_twice_the_model_capacity_unless_set() -> None:
+    assert Settings(llm_capacity=20).window_size == 40
+    assert Settings(llm_capacity=20, inference_window=25).window_size == 25
+
+
 def test_settings_are_frozen() -> None:
     s = Settings()
     with pytest.raises(ValidationError):
