@@ -282,8 +282,14 @@ async def acked_when_done(stream: StreamT) -> AsyncIterator[EventT]:
     pass it with its output never sent. Here an event is acked only when the body asks
     for the next one, after ``continue`` too; a body that raises or is cancelled
     leaves it un-acked, so the worker taking the partition over reads it again.
+
+    After each event the event loop gets one pass. Faust hands buffered events over
+    without waiting, and a send with room does not wait either, so an agent with a
+    backlog (ingest after a burst) would otherwise hold the loop until its buffer was
+    empty, while the model replies and the other agents' events wait.
     """
     manual = cast(Stream, stream).noack()
     async for event in manual.events():
         yield event
         await manual.ack(event)
+        await asyncio.sleep(0)

@@ -206,12 +206,14 @@ def run_worker(faust_args: list[str]) -> None:
     The log format and level are FLOWDESK_LOG_FORMAT and FLOWDESK_LOG_LEVEL. With JSON
     logs Faust's text banner is left out, so that every line the worker writes is JSON.
     The event loop (FLOWDESK_EVENT_LOOP) is chosen before the app exists, so that the
-    worker's loop and its consumer thread's loop are both of that kind.
+    worker's loop and its consumer thread's loop are both of that kind; so is the
+    interpreter's switch interval (FLOWDESK_SWITCH_INTERVAL).
     """
     from app.settings import get_settings
 
     settings = get_settings()
     use_event_loop(settings.event_loop)
+    sys.setswitchinterval(settings.switch_interval)
     from app.main import app
 
     quiet = ["--quiet"] if settings.log_format == "json" else []

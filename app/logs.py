@@ -267,7 +267,12 @@ class FlowdeskWorker(Worker):
         else:
             install_logging(get_settings(), stream=logfile or self.stderr)
         loop = type(self.loop)
-        logger.info("event loop: %s.%s", loop.__module__, loop.__qualname__)
+        logger.info(
+            "event loop: %s.%s; interpreter switch interval %g s",
+            loop.__module__,
+            loop.__qualname__,
+            sys.getswitchinterval(),
+        )
         if self.quiet:
             # Faust printed no banner; what an operator looks for in it goes to the log.
             conf = self.app.conf

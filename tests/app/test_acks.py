@@ -261,6 +261,30 @@ async def test_an_event_is_acked_when_the_body_is_done_with_it() -> None:
     assert stream.acked == ["a", "b", "c"]
 
 
+async def test_an_agent_with_a_backlog_lets_other_tasks_run_between_its_events() -> None:
+    # Faust hands buffered events over without waiting, and a send with room does not
+    # wait either: without a pass of the event loop per event, an agent with a backlog
+    # would hold the loop until its buffer was empty.
+    stream = _ManualStream([str(n) for n in range(5)])
+    turns = 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    seen = []
+    try:
+        async for _ in acked_when_done(stream):  # type: ignore[arg-type]
+            seen.append(turns)
+    finally:
+        task.cancel()
+    assert seen == sorted(set(seen)), f"the other task ran between events: {seen}"
+
+
 async def test_an_event_whose_body_is_cancelled_is_not_acked() -> None:
     stream = _ManualStream(["a", "b", "c"])
     started = asyncio.Event()

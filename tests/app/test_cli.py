@@ -112,6 +112,13 @@ def test_the_worker_runs_on_the_configured_event_loop(
     assert f"event loop: {loop}" in worker.log_path.read_text()
 
 
+def test_the_worker_takes_its_switch_interval_from_the_settings(
+    start_worker: StartWorker,
+) -> None:
+    worker = start_worker(FLOWDESK_SWITCH_INTERVAL="0.002")
+    assert "interpreter switch interval 0.002 s" in worker.log_path.read_text()
+
+
 def test_an_unknown_event_loop_is_refused() -> None:
     proc = flowdesk("worker", env={"FLOWDESK_EVENT_LOOP": "trio"})
     out, _ = proc.communicate(timeout=60)

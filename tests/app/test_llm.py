@@ -127,9 +127,7 @@ async def test_no_more_requests_are_open_than_the_capacity() -> None:
     async with SimServer(config=config) as server:
         client = await client_for(server, llm_capacity=2)
         try:
-            calls = [
-                asyncio.create_task(client.complete(build_messages(QUERY))) for _ in range(6)
-            ]
+            calls = [asyncio.create_task(client.complete(build_messages(QUERY))) for _ in range(6)]
             await asyncio.sleep(0.02)
             assert client.open_requests == 2, "the other four wait before sending"
             await asyncio.gather(*calls)

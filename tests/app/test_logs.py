@@ -277,7 +277,9 @@ def test_the_worker_hook_replaces_fausts_logging(
     assert isinstance(handler.formatter, JsonFormatter)
     logging.getLogger("faust.test").info("partition assigned, key %s", API_KEY)
     records = lines(stream)
-    assert records[0]["message"] == "event loop: asyncio.unix_events._UnixSelectorEventLoop"
+    assert records[0]["message"].startswith(
+        "event loop: asyncio.unix_events._UnixSelectorEventLoop; interpreter switch interval"
+    )
     assert records[1]["message"].startswith(f"worker {app.conf.id} (pid ")
     assert records[-1]["message"] == "partition assigned, key [SECRET]"
 
