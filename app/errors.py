@@ -80,6 +80,12 @@ class ModelUnavailable(ModelError):
         self.retry_after = retry_after
 
 
+class DeadlinePassed(ModelUnavailable):
+    """The query's deadline passed before its request could be sent: not the server's fault."""
+
+    error_type = "deadline_passed"
+
+
 class InvalidModelOutput(ModelError):
     """The server answered, but the answer is not the JSON the pipeline asked for."""
 

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from app.answers import ModelAnswer, parse_answer
 from app.catalog import Endpoint, ModelCatalog, Source
 from app.enrich import Context
-from app.errors import InvalidModelOutput, ModelError, ModelUnavailable
+from app.errors import DeadlinePassed, InvalidModelOutput, ModelError, ModelUnavailable
 from app.guard import check_answer
 from app.llm import Completion, LLMClient
 from app.metrics import (
@@ -325,7 +325,6 @@ class Inferencer:
                 "ratelimit", self.limiter.acquire(tokens=tokens, deadline=deadline_at)
             )
             RATE_LIMIT_WAIT.inc(waited or 0.0)
-        timeout = min(self.client.settings.llm_timeout, max(0.001, deadline_at - time.monotonic()))
         try:
             completion = await self.client.complete(
                 messages,
@@ -333,9 +332,11 @@ class Inferencer:
                 response_format=fmt,
                 base_url=endpoint.base_url,
                 api_key=endpoint.api_key,
-                request_timeout=timeout,
                 params=endpoint.params,
+                deadline=deadline_at,
             )
+        except DeadlinePassed:
+            raise  # nothing was sent: the endpoint's breaker learns nothing
         except ModelUnavailable as exc:
             if exc.status == 429:
                 endpoint.breaker.record_ignored()  # up, but over its limit: Retry-After

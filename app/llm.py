@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 from mode import Service
 
-from app.errors import InvalidModelOutput, ModelError, ModelUnavailable
+from app.errors import DeadlinePassed, InvalidModelOutput, ModelError, ModelUnavailable
 from app.metrics import MODEL_IN_FLIGHT
 from app.settings import Settings
 
@@ -118,19 +118,31 @@ class LLMClient(Service):
         api_key: str | None = None,
         request_timeout: float | None = None,
         params: Mapping[str, Any] | None = None,
+        deadline: float | None = None,
     ) -> Completion:
         """One chat completion; raises ``ModelUnavailable`` or ``InvalidModelOutput``.
 
         ``base_url``, ``api_key`` and ``request_timeout`` default to the primary endpoint's
-        settings; a fallback endpoint passes its own.
+        settings; a fallback endpoint passes its own. ``deadline`` (``time.monotonic()``)
+        shortens the timeout to what is left of it once a request place is free, and
+        raises ``DeadlinePassed`` without sending if nothing is.
         """
         body = self.request_body(
             messages, model=model, response_format=response_format, params=params
         )
         url = f"{base_url or self.settings.llm_base_url}/chat/completions"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
-        limit = aiohttp.ClientTimeout(total=request_timeout or self.settings.llm_timeout)
+        timeout = request_timeout or self.settings.llm_timeout
         async with self._requests:
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise DeadlinePassed(
+                        "the query's deadline passed while it waited for a free model "
+                        "request (FLOWDESK_LLM_CAPACITY)"
+                    )
+                timeout = min(timeout, left)
+            limit = aiohttp.ClientTimeout(total=timeout)
             self._open += 1
             MODEL_IN_FLIGHT.set(self._open)
             started = time.perf_counter()

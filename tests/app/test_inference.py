@@ -242,6 +242,22 @@ async def test_rate_limit_answers_do_not_open_the_breaker(sims, client) -> None:
     assert await calls(primary) == 3
 
 
+async def test_queries_out_of_time_waiting_for_a_request_do_not_open_the_breaker(sims) -> None:
+    primary, _ = sims
+    await sim_call(primary, "POST", "/_sim/config", {"latency": "fixed:400"})
+    llm = LLMClient(settings=Settings(llm_capacity=1))
+    await llm.start()
+    try:
+        subject = inferencer(llm, primary, deadline=0.2, consecutive_failures=2)
+        first, *waiting = await asyncio.gather(*(subject.answer(query(n)) for n in range(3)))
+    finally:
+        await llm.stop()
+    assert first.reason == "model_unavailable", "its own request timed out at the deadline"
+    assert [o.reason for o in waiting] == ["model_unavailable"] * 2
+    assert await calls(primary) == 1, "the two that waited sent nothing"
+    assert subject.endpoints[0].breaker.state == "closed", "one failure, the server's"
+
+
 def variant(sim: SimServer, version: str, **fields: object) -> dict:
     return {"name": "support", "version": version, "base_url": sim.base_url, **fields}
 

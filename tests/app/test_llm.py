@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from factories import make_query
 
-from app.errors import InvalidModelOutput, ModelError, ModelUnavailable
+from app.errors import DeadlinePassed, InvalidModelOutput, ModelError, ModelUnavailable
 from app.llm import LLMClient
 from app.modelserver.sim import SimConfig, SimServer, parse_latency
 from app.prompts import build_messages, response_format
@@ -147,3 +148,32 @@ async def sim_stats(server: SimServer) -> dict[str, Any]:
         async with session.get(url) as resp:
             stats: dict[str, Any] = await resp.json()
             return stats
+
+
+async def test_a_query_whose_deadline_passes_while_it_waits_sends_nothing() -> None:
+    config = SimConfig(latency=parse_latency("fixed:300"), seed=1)
+    async with SimServer(config=config) as server:
+        client = await client_for(server, llm_capacity=1)
+        try:
+            first = asyncio.create_task(client.complete(build_messages(QUERY)))
+            await asyncio.sleep(0.02)
+            # The only place is taken for 300 ms; this query has 100 ms left.
+            with pytest.raises(DeadlinePassed):
+                await client.complete(build_messages(QUERY), deadline=time.monotonic() + 0.1)
+            await first
+            stats = await sim_stats(server)
+        finally:
+            await client.stop()
+    assert stats["total"] == 1
+
+
+async def test_the_timeout_is_what_is_left_of_the_deadline() -> None:
+    config = SimConfig(latency=parse_latency("fixed:500"), seed=1)
+    async with SimServer(config=config) as server:
+        client = await client_for(server, llm_timeout=20)
+        try:
+            with pytest.raises(ModelUnavailable, match="TimeoutError") as caught:
+                await client.complete(build_messages(QUERY), deadline=time.monotonic() + 0.1)
+        finally:
+            await client.stop()
+    assert not isinstance(caught.value, DeadlinePassed), "it was sent, and timed out"
