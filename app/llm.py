@@ -116,23 +116,22 @@ class LLMClient(Service):
         response_format: dict[str, Any] | None = None,
         base_url: str | None = None,
         api_key: str | None = None,
-        request_timeout: float | None = None,
         params: Mapping[str, Any] | None = None,
         deadline: float | None = None,
     ) -> Completion:
         """One chat completion; raises ``ModelUnavailable`` or ``InvalidModelOutput``.
 
-        ``base_url``, ``api_key`` and ``request_timeout`` default to the primary endpoint's
-        settings; a fallback endpoint passes its own. ``deadline`` (``time.monotonic()``)
-        shortens the timeout to what is left of it once a request place is free, and
-        raises ``DeadlinePassed`` without sending if nothing is.
+        ``base_url`` and ``api_key`` default to the primary endpoint's settings; a fallback
+        endpoint passes its own. The timeout is ``FLOWDESK_LLM_TIMEOUT``, or what is left of
+        ``deadline`` (``time.monotonic()``) once a request place is free; with nothing
+        left, ``DeadlinePassed`` is raised without sending.
         """
         body = self.request_body(
             messages, model=model, response_format=response_format, params=params
         )
         url = f"{base_url or self.settings.llm_base_url}/chat/completions"
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else None
-        timeout = request_timeout or self.settings.llm_timeout
+        timeout = self.settings.llm_timeout
         async with self._requests:
             if deadline is not None:
                 left = deadline - time.monotonic()
