@@ -1,9 +1,13 @@
-"""Test helpers: records with every field filled (any overridable), and a fake clock."""
+"""Test helpers: records with every field filled (any overridable), a fake clock, and
+calls to the model simulator's control API."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
+
+from app.modelserver.sim import SimServer
 from app.records import Action, Escalation, Outcome, Query, SupportResponse
 
 
@@ -72,3 +76,12 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
+
+
+async def sim_call(sim: SimServer, method: str, path: str, payload: object = None) -> dict:
+    """The simulator's control API (``/_sim/...``): its JSON answer, which must be a 200."""
+    url = sim.base_url.removesuffix("/v1") + path
+    async with aiohttp.ClientSession() as session, session.request(method, url, json=payload) as r:
+        assert r.status == 200, await r.text()
+        answer: dict = await r.json()
+        return answer

@@ -8,10 +8,9 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 
-import aiohttp
 import pytest
 import redis.asyncio
-from factories import make_query
+from factories import make_query, sim_call
 from prometheus_client import REGISTRY
 
 from app.cache import ResultCache
@@ -47,13 +46,6 @@ async def client() -> AsyncIterator[LLMClient]:
     await llm.start()
     yield llm
     await llm.stop()
-
-
-async def sim_call(sim: SimServer, method: str, path: str, payload: object = None) -> dict:
-    url = sim.base_url.removesuffix("/v1") + path
-    async with aiohttp.ClientSession() as session, session.request(method, url, json=payload) as r:
-        assert r.status == 200
-        return await r.json()
 
 
 async def calls(sim: SimServer) -> int:

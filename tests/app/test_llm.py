@@ -6,10 +6,9 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
-from factories import make_query
+from factories import make_query, sim_call
 
 from app.errors import DeadlinePassed, InvalidModelOutput, ModelError, ModelUnavailable
 from app.llm import LLMClient
@@ -32,15 +31,6 @@ async def client_for(server: SimServer, **settings: object) -> LLMClient:
     client = LLMClient(settings=Settings(llm_base_url=server.base_url, **settings))
     await client.start()
     return client
-
-
-async def configure(server: SimServer, **changes: object) -> None:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as session:
-        url = server.base_url.removesuffix("/v1") + "/_sim/config"
-        async with session.post(url, json=changes) as resp:
-            assert resp.status == 200, await resp.text()
 
 
 async def test_a_completion_carries_content_model_and_latency(server: SimServer) -> None:
@@ -66,7 +56,7 @@ async def test_a_completion_carries_content_model_and_latency(server: SimServer)
 async def test_failures_become_model_errors(
     server: SimServer, changes: dict[str, object], error: type | None, status: int | None
 ) -> None:
-    await configure(server, **changes)
+    await sim_call(server, "POST", "/_sim/config", changes)
     client = await client_for(server)
     try:
         if error is None:  # malformed: the HTTP call works, the content is not JSON
@@ -87,7 +77,7 @@ async def test_failures_become_model_errors(
 
 
 async def test_a_hang_times_out_as_unavailable(server: SimServer) -> None:
-    await configure(server, hang_rate=1.0, hang_seconds=30)
+    await sim_call(server, "POST", "/_sim/config", {"hang_rate": 1.0, "hang_seconds": 30})
     client = await client_for(server, llm_timeout=0.3)
     try:
         with pytest.raises(ModelUnavailable, match="Timeout"):
@@ -133,21 +123,11 @@ async def test_no_more_requests_are_open_than_the_capacity() -> None:
             assert client.open_requests == 2, "the other four wait before sending"
             await asyncio.gather(*calls)
             assert client.open_requests == 0
-            stats = await sim_stats(server)
+            stats = await sim_call(server, "GET", "/_sim/stats")
         finally:
             await client.stop()
     assert stats["total"] == 6
     assert stats["peak_in_flight"] == 2
-
-
-async def sim_stats(server: SimServer) -> dict[str, Any]:
-    import aiohttp
-
-    async with aiohttp.ClientSession() as session:
-        url = server.base_url.removesuffix("/v1") + "/_sim/stats"
-        async with session.get(url) as resp:
-            stats: dict[str, Any] = await resp.json()
-            return stats
 
 
 async def test_a_query_whose_deadline_passes_while_it_waits_sends_nothing() -> None:
@@ -161,7 +141,7 @@ async def test_a_query_whose_deadline_passes_while_it_waits_sends_nothing() -> N
             with pytest.raises(DeadlinePassed):
                 await client.complete(build_messages(QUERY), deadline=time.monotonic() + 0.1)
             await first
-            stats = await sim_stats(server)
+            stats = await sim_call(server, "GET", "/_sim/stats")
         finally:
             await client.stop()
     assert stats["total"] == 1
