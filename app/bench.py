@@ -18,7 +18,10 @@ Phases, all against one model simulator at a fixed latency:
    and whether every query still got exactly one outcome.
 
 Every pipeline phase runs on a fresh broker and Redis, so no offsets, cache
-entries or backlog carry over from one phase to the next.
+entries or backlog carry over from one phase to the next. Each phase but the
+takeover first runs ``warmup`` queries (at most its own count) the same way and
+does not count them: the figures are of a worker in its steady state, and the
+cold start is reported apart, as the time to the phase's first outcome.
 """
 
 from __future__ import annotations
@@ -75,6 +78,10 @@ class PhaseResult:
     escalated: int = 0
     #: Where the worker's CPU went (``--profile``, the pipeline phase): app.profile.summary.
     profile: dict[str, Any] | None = field(default=None, repr=False)
+    #: Queries sent and answered before the measured ones, not counted.
+    warmup: int = 0
+    #: Cold start: from the phase's first query sent to its first outcome, s.
+    first_outcome_s: float | None = None
 
     @property
     def throughput(self) -> float:
@@ -87,7 +94,10 @@ class PhaseResult:
             "seconds": round(self.seconds, 3),
             "throughput_qps": round(self.throughput, 2),
             "escalated": self.escalated,
+            "warmup": self.warmup,
         }
+        if self.first_outcome_s is not None:
+            row["first_outcome_s"] = round(self.first_outcome_s, 3)
         for p in (50, 95, 99):
             value = percentile(self.latencies_ms, p)
             row[f"p{p}_ms"] = None if value is None else round(value, 1)
@@ -139,39 +149,57 @@ def parse_worker_counts(text: str) -> tuple[int, ...]:
     return counts
 
 
-async def run_direct(*, base_url: str, model: str, count: int, capacity: int) -> PhaseResult:
-    """The upper bound: ``count`` completions with ``capacity`` in flight."""
+async def run_direct(
+    *, base_url: str, model: str, count: int, capacity: int, warmup: int = 0
+) -> PhaseResult:
+    """The upper bound: ``count`` completions with ``capacity`` in flight, measured after
+    ``warmup`` more (which open the connections)."""
     fmt = response_format()
     latencies: list[float] = []
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for n in range(count):
-        queue.put_nowait(n)
 
-    async def one(session: aiohttp.ClientSession, n: int) -> None:
+    async def one(session: aiohttp.ClientSession, query_id: str, n: int) -> float:
         body = {
             "model": model,
-            "messages": build_messages(_query(f"direct-{n}", n)),
+            "messages": build_messages(_query(query_id, n)),
             "response_format": fmt,
             "max_tokens": 256,
         }
         started = time.perf_counter()
         async with session.post(f"{base_url}/chat/completions", json=body) as resp:
             await resp.read()
-        latencies.append((time.perf_counter() - started) * 1000)
+        return (time.perf_counter() - started) * 1000
 
-    async def loop(session: aiohttp.ClientSession, bar: tqdm) -> None:
-        while not queue.empty():
-            await one(session, queue.get_nowait())
-            bar.update()
+    async def run(
+        session: aiohttp.ClientSession, name: str, total: int, prefix: str, into: list[float]
+    ) -> None:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for n in range(total):
+            queue.put_nowait(n)
+
+        async def loop(bar: tqdm) -> None:
+            while not queue.empty():
+                n = queue.get_nowait()
+                into.append(await one(session, f"{prefix}{n}", n))
+                bar.update()
+
+        with tqdm(total=total, desc=name, unit="q", leave=False) as bar:
+            await asyncio.gather(*(loop(bar) for _ in range(capacity)))
 
     connector = aiohttp.TCPConnector(limit=capacity)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        with tqdm(total=count, desc="direct", unit="q", leave=False) as bar:
-            started = time.perf_counter()
-            await asyncio.gather(*(loop(session, bar) for _ in range(capacity)))
-            elapsed = time.perf_counter() - started
-    return PhaseResult(name="direct", queries=count, seconds=elapsed, latencies_ms=latencies)
+        if warmup:
+            await run(session, "direct warm-up", min(warmup, count), "direct-w", [])
+        started = time.perf_counter()
+        await run(session, "direct", count, "direct-", latencies)
+        elapsed = time.perf_counter() - started
+    return PhaseResult(
+        name="direct",
+        queries=count,
+        seconds=elapsed,
+        latencies_ms=latencies,
+        warmup=min(warmup, count),
+    )
 
 
 def _query(query_id: str, n: int) -> Query:
@@ -228,13 +256,19 @@ class _Traffic:
         await self._producer.stop()
         await self._consumer.stop()
 
-    def query_id(self, n: int) -> str:
-        return f"{self.run}-{n}"
+    def query_id(self, n: int, prefix: str = "") -> str:
+        return f"{self.run}-{prefix}{n}"
 
     async def send(
-        self, count: int, *, rate: float | None, sent: Callable[[int], None] | None = None
+        self,
+        count: int,
+        *,
+        rate: float | None,
+        sent: Callable[[int], None] | None = None,
+        prefix: str = "",
     ) -> None:
-        """Send ``count`` chat queries, paced at ``rate``/s or all at once.
+        """Send ``count`` chat queries, paced at ``rate``/s or all at once; their ids
+        are ``query_id(n, prefix)``.
 
         ``sent(n)`` is called once the ``n``th query has been handed to the producer.
         """
@@ -244,7 +278,7 @@ class _Traffic:
                 delay = start + n / rate - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
-            query = _query(self.query_id(n), n)
+            query = _query(self.query_id(n, prefix), n)
             payload = {
                 "message_id": query.query_id,
                 "session_id": "bench",
@@ -292,6 +326,65 @@ async def _cancel(*tasks: asyncio.Task[Any]) -> None:
                 await task
 
 
+@dataclass
+class _Collected:
+    """The outcomes of one batch of bench queries."""
+
+    latencies_ms: list[float] = field(default_factory=list)
+    added_ms: list[float] = field(default_factory=list)
+    escalated: int = 0
+    first_sent: float = 0.0
+    #: Kafka timestamps (epoch ms) of the first and the last outcome.
+    first_ms: int = 0
+    last_ms: int = 0
+
+
+async def _collect(
+    traffic: _Traffic,
+    *,
+    name: str,
+    count: int,
+    rate: float | None,
+    prefix: str,
+    workers: Sequence[ManagedProcess],
+    stall_seconds: float,
+) -> _Collected:
+    """Send ``count`` chat queries (paced at ``rate``/s, or all at once) and wait for all;
+    outcomes of other queries (an earlier batch's) are passed over."""
+    expected = {traffic.query_id(n, prefix) for n in range(count)}
+    got = _Collected(first_sent=time.time())
+    answered: set[str] = set()
+    sender = asyncio.create_task(traffic.send(count, rate=rate, prefix=prefix))
+    progress_at = time.monotonic()
+    try:
+        with tqdm(total=count, desc=name, unit="q", leave=False) as bar:
+            while len(answered) < count:
+                for outcome in await traffic.outcomes():
+                    if outcome.query_id in answered or outcome.query_id not in expected:
+                        continue
+                    answered.add(outcome.query_id)
+                    if outcome.latency_ms is None or outcome.added_ms is None:
+                        got.escalated += 1
+                    else:
+                        got.latencies_ms.append(outcome.latency_ms)
+                        got.added_ms.append(outcome.added_ms)
+                    got.first_ms = min(got.first_ms or outcome.timestamp_ms, outcome.timestamp_ms)
+                    got.last_ms = max(got.last_ms, outcome.timestamp_ms)
+                    progress_at = time.monotonic()
+                    bar.update()
+                _raise_if_failed(sender)
+                if time.monotonic() - progress_at > stall_seconds:
+                    raise StackError(
+                        f"{name}: {count - len(answered)} of {count} queries have no outcome"
+                        f" and none came for {stall_seconds:.0f} s; worker logs: "
+                        + ", ".join(str(w.log_path) for w in workers)
+                    )
+        await sender
+    finally:
+        await _cancel(sender)
+    return got
+
+
 async def _drive_pipeline(
     *,
     name: str,
@@ -299,54 +392,45 @@ async def _drive_pipeline(
     count: int,
     rate: float | None,
     workers: Sequence[ManagedProcess],
+    warmup: int = 0,
+    on_measure: Callable[[], None] | None = None,
     stall_seconds: float = 120.0,
 ) -> PhaseResult:
-    """Send ``count`` chat queries (paced at ``rate``/s, or all at once) and wait for all."""
+    """Send ``warmup`` chat queries and wait for them, then measure ``count`` more, sent
+    the same way (paced at ``rate``/s, or all at once).
+
+    The warm-up is not counted: it takes the worker from its start (connections to the
+    model server and Redis opened as concurrency rises, each topic's metadata fetched,
+    code run for the first time) to the steady state the phase measures. How long its
+    first query took is kept as the cold start. ``on_measure`` is called as the
+    measured queries start.
+    """
     async with _Traffic(bootstrap=bootstrap) as traffic:
+        collect = partial(
+            _collect, traffic, rate=rate, workers=workers, stall_seconds=stall_seconds
+        )
+        cold = None
+        if warmup:
+            got = await collect(name=f"{name} warm-up", count=warmup, prefix="w")
+            cold = got.first_ms / 1000 - got.first_sent
+        if on_measure is not None:
+            on_measure()
         cpu_before = _cpu_total(workers)
-        latencies: list[float] = []
-        added: list[float] = []
-        answered: set[str] = set()
-        escalated = 0
-        last_ms = 0
-        first_sent = time.time()
-        sender = asyncio.create_task(traffic.send(count, rate=rate))
-        progress_at = time.monotonic()
-        try:
-            with tqdm(total=count, desc=name, unit="q", leave=False) as bar:
-                while len(answered) < count:
-                    for outcome in await traffic.outcomes():
-                        if outcome.query_id in answered:
-                            continue
-                        answered.add(outcome.query_id)
-                        if outcome.latency_ms is None or outcome.added_ms is None:
-                            escalated += 1
-                        else:
-                            latencies.append(outcome.latency_ms)
-                            added.append(outcome.added_ms)
-                        last_ms = max(last_ms, outcome.timestamp_ms)
-                        progress_at = time.monotonic()
-                        bar.update()
-                    _raise_if_failed(sender)
-                    if time.monotonic() - progress_at > stall_seconds:
-                        raise StackError(
-                            f"{name}: {count - len(answered)} of {count} queries have no outcome"
-                            f" and none came for {stall_seconds:.0f} s; worker logs: "
-                            + ", ".join(str(w.log_path) for w in workers)
-                        )
-            await sender
-        finally:
-            await _cancel(sender)
+        got = await collect(name=name, count=count, prefix="")
     cpu_after = _cpu_total(workers)
+    if cold is None:
+        cold = got.first_ms / 1000 - got.first_sent
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
     return PhaseResult(
         name=name,
         queries=count,
-        seconds=last_ms / 1000 - first_sent,
-        latencies_ms=latencies,
-        added_ms=added,
+        seconds=got.last_ms / 1000 - got.first_sent,
+        latencies_ms=got.latencies_ms,
+        added_ms=got.added_ms,
         cpu_seconds=cpu,
-        escalated=escalated,
+        escalated=got.escalated,
+        warmup=warmup,
+        first_outcome_s=cold,
     )
 
 
@@ -456,6 +540,7 @@ def _pipeline_phase(
     capacity: int,
     count: int,
     rate: float | None,
+    warmup: int = 0,
     workers: int = 1,
     window: int = 0,
     profile: bool = False,
@@ -471,17 +556,24 @@ def _pipeline_phase(
             workers=workers,
             window=window,
         )
-        drive = _drive_pipeline(
-            name=name, bootstrap=bootstrap, count=count, rate=rate, workers=group
+        drive = partial(
+            _drive_pipeline,
+            name=name,
+            bootstrap=bootstrap,
+            count=count,
+            rate=rate,
+            workers=group,
+            warmup=min(warmup, count),
         )
         if not profile or group[0].pid is None:
-            return asyncio.run(drive)
+            return asyncio.run(drive())
+        # Only the measured queries are sampled, not the warm-up.
         sampler = Sampler(pid=group[0].pid, output=phase_dir / "profile.txt")
-        sampler.start()
         try:
-            result = asyncio.run(drive)
+            result = asyncio.run(drive(on_measure=sampler.start))
         finally:
-            stacks = sampler.stop()
+            if sampler.started:  # not when the warm-up failed
+                stacks = sampler.stop()
         result.profile = {"file": str(stacks), **summary(read_collapsed(stacks))}
         return result
 
@@ -608,6 +700,9 @@ class BenchConfig:
     takeover_seconds: float = 30.0
     #: Sample the worker of the pipeline phase with py-spy (app.profile).
     profile: bool = False
+    #: Queries each phase runs first, the same way, and does not count (at most its own
+    #: count): they take a freshly started worker to its steady state.
+    warmup: int = 200
 
     def __post_init__(self) -> None:
         for name in ("count", "capacity", "naive_count", "latency_count"):
@@ -615,6 +710,8 @@ class BenchConfig:
                 raise ValueError(f"{name} must be at least 1")
         if self.latency_ms < 0:
             raise ValueError("latency_ms must be 0 or more")
+        if self.warmup < 0:
+            raise ValueError("warmup must be 0 or more")
         if any(n < 1 for n in self.scale) or len(set(self.scale)) != len(self.scale):
             raise ValueError("scale must hold distinct worker counts of 1 or more")
         if self.takeover_rate is not None and self.takeover_rate <= 0:
@@ -649,11 +746,17 @@ def run_bench(config: BenchConfig, *, log_dir: Path | None = None) -> dict[str, 
         results.append(
             asyncio.run(
                 run_direct(
-                    base_url=sim.address, model=model, count=config.count, capacity=config.capacity
+                    base_url=sim.address,
+                    model=model,
+                    count=config.count,
+                    capacity=config.capacity,
+                    warmup=config.warmup,
                 )
             )
         )
-        phase = partial(_pipeline_phase, log_dir=log_dir, sim=sim, model=model)
+        phase = partial(
+            _pipeline_phase, log_dir=log_dir, sim=sim, model=model, warmup=config.warmup
+        )
         results.append(
             phase(
                 name="pipeline",
@@ -755,6 +858,15 @@ def format_table(report: dict[str, Any]) -> str:
         f"added p99 at half capacity: {ratios['added_p99_ms_at_half_capacity']} ms"
         "   (added = end-to-end latency, inbound Kafka timestamp to response,"
         " minus the query's own model call)"
+    )
+    cold = ", ".join(
+        f"{row['phase']} {row['first_outcome_s']} s"
+        for row in report["phases"]
+        if row.get("first_outcome_s") is not None
+    )
+    lines.append(
+        f"each phase first ran min({cfg['warmup']}, its queries) warm-up queries, not"
+        f" counted; first outcome after the worker started: {cold or '-'}"
     )
     scale = [
         f"{key.split('_')[1]} workers {value}x"

@@ -29,6 +29,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
 def _rate(text: str) -> float:
     value = float(text)
     if value <= 0:
@@ -132,6 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=_rate,
         default=30.0,
         help="takeover phase: how long queries are sent, s; the kill comes after a third (30)",
+    )
+    bench.add_argument(
+        "--warmup",
+        type=_non_negative_int,
+        default=200,
+        help="queries each phase runs first and does not count, at most its own count; "
+        "0 measures from a cold start (200)",
     )
     bench.add_argument(
         "--profile",
@@ -321,6 +335,7 @@ def run_bench_command(args: argparse.Namespace) -> None:
         takeover_rate=args.takeover_rate,
         takeover_seconds=args.takeover_seconds,
         profile=args.profile,
+        warmup=args.warmup,
     )
     report = run_bench(config)
     print(format_table(report))

@@ -62,6 +62,10 @@ class Sampler:
                 self._argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
 
+    @property
+    def started(self) -> bool:
+        return self._popen is not None
+
     def stop(self) -> Path:
         """Stop sampling; py-spy writes its file on SIGINT. Returns the file."""
         if self._popen is None:
