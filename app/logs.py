@@ -15,6 +15,7 @@ class at the end of this module replaces that configuration with this one.
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import logging
 import os
@@ -245,6 +246,21 @@ def install_logging(
     return handler
 
 
+def freeze_startup_objects() -> int:
+    """Leave what the start-up made (modules, the app, its agents and tables) out of the
+    cyclic garbage collector's runs from now on; returns how many objects that is.
+
+    A worker holds some 100,000 such objects, every one of them live for as long as
+    the worker is. A full collection walked them all, and held the event loop for
+    50 to 65 ms each time (measured under load): a stall in every query in flight.
+    Their garbage is still freed by reference counting; only a reference cycle made
+    of them alone would stay.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 class FlowdeskWorker(Worker):
     """Faust's worker, logging as the settings say (the app's ``Worker`` setting).
 
@@ -259,6 +275,11 @@ class FlowdeskWorker(Worker):
         kwargs["loglevel"] = get_settings().log_level
         super().__init__(*args, **kwargs)
         self.spinner = None
+
+    async def on_startup_finished(self) -> None:
+        await super().on_startup_finished()
+        frozen = freeze_startup_objects()
+        logger.info("%d objects of the start-up left out of garbage collection", frozen)
 
     def on_setup_root_logger(self, root_logger: logging.Logger, level: int) -> None:
         logfile = self.logfile

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import gc
 import io
 import json
 import logging
@@ -21,6 +22,7 @@ from app.logs import (
     Redactor,
     TextFormatter,
     current_ids,
+    freeze_startup_objects,
     install_logging,
     log_context,
     secret_values,
@@ -290,3 +292,15 @@ def test_a_secret_learnt_at_run_time_is_hidden_too() -> None:
     redactor = Redactor()
     add_secret("sk-variant-0123456789")
     assert redactor("key sk-variant-0123456789 used") == "key [SECRET] used"
+
+
+def test_start_up_objects_are_left_out_of_later_collections() -> None:
+    made_at_start_up = [[n] for n in range(1000)]  # tracked by the collector
+    try:
+        frozen = freeze_startup_objects()
+        assert frozen == gc.get_freeze_count() >= len(made_at_start_up)
+        tracked = {id(o) for o in gc.get_objects()}
+        assert not any(id(o) in tracked for o in made_at_start_up)
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0
