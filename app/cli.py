@@ -409,6 +409,9 @@ def run_dev(args: argparse.Namespace) -> None:
     env: dict[str, str] = {}
     started = time.monotonic()
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # Python leaves SIGINT ignored when it started so, as a shell starts a command in the
+    # background; Ctrl-C (or kill -INT) must stop the stack all the same.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     stack = Stack(log_dir=log_dir)
     try:
         # A setting given in the environment means "use that one, start nothing".

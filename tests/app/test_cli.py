@@ -16,7 +16,15 @@ from app.cli import build_parser
 from app.stack import free_port, http_ok
 
 
-def flowdesk(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+def flowdesk(
+    *args: str, env: dict[str, str] | None = None, sigint_ignored: bool = False
+) -> subprocess.Popen[str]:
+    """``flowdesk ARGS`` in a session of its own; ``sigint_ignored``: started the way a
+    shell starts a command in the background, with SIGINT ignored."""
+
+    def ignore_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", *args],
         stdout=subprocess.PIPE,
@@ -24,6 +32,7 @@ def flowdesk(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[
         text=True,
         env={**os.environ, **(env or {})},
         start_new_session=True,
+        preexec_fn=ignore_sigint if sigint_ignored else None,
     )
 
 
@@ -48,7 +57,10 @@ def test_dev_uses_configured_services_starts_workers_and_stops_them(
 ) -> None:
     web_port = free_port()
     env = {**cluster.env, "FLOWDESK_WEB_PORT": str(web_port)}
-    proc = flowdesk("dev", "--workers", "1", "--log-dir", str(tmp_path), env=env)
+    # Started as a script starting it in the background would: Ctrl-C still stops it.
+    proc = flowdesk(
+        "dev", "--workers", "1", "--log-dir", str(tmp_path), env=env, sigint_ignored=True
+    )
     lines: list[str] = []
     assert proc.stdout is not None
     deadline = time.monotonic() + 90
@@ -69,7 +81,17 @@ def test_dev_uses_configured_services_starts_workers_and_stops_them(
         assert http_ok(f"http://127.0.0.1:{web_port}/ready")
     finally:
         os.kill(proc.pid, signal.SIGINT)
-        rest, _ = proc.communicate(timeout=60)
+        try:
+            rest, _ = proc.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            # Not left running: its worker would join the next tests' consumer group.
+            proc.terminate()  # flowdesk dev stops what it started on SIGTERM too
+            try:
+                proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.communicate()
+            raise
     assert "stopped" in rest
     assert not http_ok(f"http://127.0.0.1:{web_port}/health"), "the worker was stopped"
 
