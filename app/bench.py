@@ -38,17 +38,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from tqdm import tqdm
 
 from app.codecs import make_codec
 from app.errors import ConfigurationError, StackError
 from app.profile import Sampler, read_collapsed, summary
 from app.prompts import build_messages, response_format
-from app.records import Escalation, Query, SupportResponse
+from app.records import Escalation, Outcome, Query, SupportResponse
 from app.settings import Settings
 from app.stack import (
     ManagedProcess,
@@ -60,7 +60,15 @@ from app.stack import (
     worker_process,
 )
 from app.status import percentile
-from app.topics import CHAT_INBOUND, ESCALATIONS, QUERIES, RESPONSES, SPECS, ensure_topics
+from app.topics import (
+    CHAT_INBOUND,
+    ESCALATIONS,
+    OUTCOMES,
+    QUERIES,
+    RESPONSES,
+    SPECS,
+    ensure_topics,
+)
 
 #: Workers the takeover phase runs; ``--scale`` including it turns the phase on.
 TAKEOVER_WORKERS = 3
@@ -82,6 +90,8 @@ class PhaseResult:
     warmup: int = 0
     #: Cold start: from the phase's first query sent to its first outcome, s.
     first_outcome_s: float | None = None
+    #: Per hop (``HOPS``), each answered query's time there, ms (pipelines only).
+    hops_ms: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
     @property
     def throughput(self) -> float:
@@ -103,6 +113,14 @@ class PhaseResult:
             row[f"p{p}_ms"] = None if value is None else round(value, 1)
             added = percentile(self.added_ms, p)
             row[f"added_p{p}_ms"] = None if added is None else round(added, 1)
+        if self.hops_ms:
+            row["hops_ms"] = {
+                hop: {
+                    f"p{p}": None if (v := percentile(times, p)) is None else round(v, 1)
+                    for p in (50, 99)
+                }
+                for hop, times in self.hops_ms.items()
+            }
         if self.cpu_seconds is not None and self.queries:
             row["cpu_s_per_1000"] = round(self.cpu_seconds / self.queries * 1000, 3)
         return row
@@ -224,6 +242,8 @@ class _Outcome:
     #: End-to-end latency and what the pipeline added to the model call; None when escalated.
     latency_ms: float | None = None
     added_ms: float | None = None
+    #: The query's own model call, ms; None when escalated.
+    model_ms: float | None = None
 
 
 class _Traffic:
@@ -234,6 +254,11 @@ class _Traffic:
         self.run = uuid.uuid4().hex[:8]
         self._responses = make_codec(SupportResponse, settings)
         self._escalations = make_codec(Escalation, settings)
+        self._queries = make_codec(Query, settings)
+        self._outcomes = make_codec(Outcome, settings)
+        self._bootstrap = bootstrap
+        #: query id -> the inbound record's timestamp, ms
+        self.sent_ms: dict[str, int] = {}
         self._consumer = AIOKafkaConsumer(
             RESPONSES["chat"],
             ESCALATIONS,
@@ -286,7 +311,12 @@ class _Traffic:
                 "text": query.text,
                 "sent_at": query.received_at,
             }
-            await self._producer.send(CHAT_INBOUND, json.dumps(payload).encode())
+            # The inbound record's timestamp is where the pipeline's latency starts.
+            stamp = int(time.time() * 1000)
+            self.sent_ms[query.query_id] = stamp
+            await self._producer.send(
+                CHAT_INBOUND, json.dumps(payload).encode(), timestamp_ms=stamp
+            )
             if sent is not None:
                 sent(n + 1)
         await self._producer.flush()
@@ -308,9 +338,75 @@ class _Traffic:
                         record.timestamp,
                         response.latency_ms,
                         response.latency_ms - response.model_latency_ms,
+                        response.model_latency_ms,
                     )
                 )
         return found
+
+    async def stage_stamps(
+        self, query_ids: set[str], *, quiet_ms: int = 2000
+    ) -> dict[str, dict[str, int]]:
+        """When each of ``query_ids`` was written to ``flowdesk.queries`` and to
+        ``flowdesk.outcomes`` (record timestamps, ms), read from the start of both;
+        reading stops once all are found or nothing came for ``quiet_ms``."""
+        codecs = {QUERIES: self._queries, OUTCOMES: self._outcomes}
+        stamps: dict[str, dict[str, int]] = {QUERIES: {}, OUTCOMES: {}}
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._bootstrap,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        try:
+            await consumer.topics()  # the metadata, for partitions_for_topic
+            consumer.assign(
+                [
+                    TopicPartition(topic, partition)
+                    for topic in codecs
+                    for partition in consumer.partitions_for_topic(topic) or ()
+                ]
+            )
+            await consumer.seek_to_beginning()
+            while any(len(found) < len(query_ids) for found in stamps.values()):
+                batch = await consumer.getmany(timeout_ms=quiet_ms)
+                if not batch:
+                    break
+                for tp, records in batch.items():
+                    for record in records:
+                        query_id = codecs[tp.topic].decode(record.value or b"").query_id
+                        if query_id in query_ids:
+                            stamps[tp.topic].setdefault(query_id, record.timestamp)
+        finally:
+            await consumer.stop()
+        return stamps
+
+
+#: The pipeline's three hops, each from one record's timestamp to the next one's.
+HOPS = ("ingest", "inference", "router")
+
+
+def hop_latencies(
+    *,
+    inbound: dict[str, int],
+    queries: dict[str, int],
+    outcomes: dict[str, int],
+    responses: dict[str, tuple[int, float]],
+) -> dict[str, list[float]]:
+    """Per hop, the time each answered query spent there, ms, from record timestamps:
+    ingest (inbound to ``flowdesk.queries``), inference without the query's own model
+    call (to ``flowdesk.outcomes``) and router (to the response). ``responses``: query
+    id -> (the response's timestamp, its model call's latency). Queries missing from any
+    topic are left out; the three add up to the query's added latency."""
+    hops: dict[str, list[float]] = {hop: [] for hop in HOPS}
+    for query_id, (answered, model_ms) in responses.items():
+        stamps = (inbound.get(query_id), queries.get(query_id), outcomes.get(query_id))
+        if None in stamps:
+            continue
+        sent, queued, decided = cast(tuple[int, int, int], stamps)
+        hops["ingest"].append(queued - sent)
+        hops["inference"].append(decided - queued - model_ms)
+        hops["router"].append(answered - decided)
+    return hops
 
 
 def _raise_if_failed(task: asyncio.Task[Any]) -> None:
@@ -333,6 +429,8 @@ class _Collected:
     latencies_ms: list[float] = field(default_factory=list)
     added_ms: list[float] = field(default_factory=list)
     escalated: int = 0
+    #: query id -> (the response's timestamp, ms; its model call's latency, ms)
+    responses: dict[str, tuple[int, float]] = field(default_factory=dict)
     first_sent: float = 0.0
     #: Kafka timestamps (epoch ms) of the first and the last outcome.
     first_ms: int = 0
@@ -368,6 +466,10 @@ async def _collect(
                     else:
                         got.latencies_ms.append(outcome.latency_ms)
                         got.added_ms.append(outcome.added_ms)
+                        got.responses[outcome.query_id] = (
+                            outcome.timestamp_ms,
+                            outcome.model_ms or 0.0,
+                        )
                     got.first_ms = min(got.first_ms or outcome.timestamp_ms, outcome.timestamp_ms)
                     got.last_ms = max(got.last_ms, outcome.timestamp_ms)
                     progress_at = time.monotonic()
@@ -417,7 +519,14 @@ async def _drive_pipeline(
             on_measure()
         cpu_before = _cpu_total(workers)
         got = await collect(name=name, count=count, prefix="")
-    cpu_after = _cpu_total(workers)
+        cpu_after = _cpu_total(workers)
+        stamps = await traffic.stage_stamps(set(got.responses))
+        hops = hop_latencies(
+            inbound=traffic.sent_ms,
+            queries=stamps[QUERIES],
+            outcomes=stamps[OUTCOMES],
+            responses=got.responses,
+        )
     if cold is None:
         cold = got.first_ms / 1000 - got.first_sent
     cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
@@ -431,6 +540,7 @@ async def _drive_pipeline(
         escalated=got.escalated,
         warmup=warmup,
         first_outcome_s=cold,
+        hops_ms=hops,
     )
 
 
@@ -859,6 +969,15 @@ def format_table(report: dict[str, Any]) -> str:
         "   (added = end-to-end latency, inbound Kafka timestamp to response,"
         " minus the query's own model call)"
     )
+    half = next((row for row in report["phases"] if row["phase"] == "pipeline@half"), None)
+    if half and half.get("hops_ms"):
+        hops = ", ".join(
+            f"{hop} {times['p50']}/{times['p99']}" for hop, times in half["hops_ms"].items()
+        )
+        lines.append(
+            f"added latency at half capacity by hop, p50/p99 ms: {hops}"
+            "   (record timestamps; inference without the model call)"
+        )
     cold = ", ".join(
         f"{row['phase']} {row['first_outcome_s']} s"
         for row in report["phases"]

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from app.bench import BenchConfig, PhaseResult, format_table, largest_gap, parse_worker_counts
+from app.bench import (
+    BenchConfig,
+    PhaseResult,
+    format_table,
+    hop_latencies,
+    largest_gap,
+    parse_worker_counts,
+)
 from app.errors import ConfigurationError
 
 
@@ -24,6 +31,19 @@ def test_a_phase_summary_reports_added_latency_only_where_measured() -> None:
     )
     assert piped.summary()["added_p50_ms"] == 10
     assert piped.summary()["added_p99_ms"] == 30
+
+
+def test_each_hop_s_latency_comes_from_the_record_timestamps() -> None:
+    hops = hop_latencies(
+        inbound={"a": 1000, "b": 2000, "lost": 3000},
+        queries={"a": 1010, "b": 2030, "lost": 3010},
+        outcomes={"a": 1230, "b": 2240},
+        # (response timestamp, model call ms); "lost" never reached the outcomes topic
+        responses={"a": (1235, 200.0), "b": (2250, 190.0), "lost": (3300, 200.0)},
+    )
+    assert hops == {"ingest": [10, 30], "inference": [20.0, 20.0], "router": [5, 10]}
+    # Together: the response's timestamp minus the inbound one, minus the model call.
+    assert [sum(times) for times in zip(*hops.values(), strict=True)] == [35, 60]
 
 
 @pytest.mark.parametrize(
@@ -55,11 +75,17 @@ def test_a_small_bench_runs_every_phase_and_writes_json(tmp_path: Path) -> None:
         assert 0 <= row["added_p50_ms"] <= row["p50_ms"]
         # The cold start: the warm-up's first query waited for the model at least.
         assert row["first_outcome_s"] >= 0.02, row
+        # Where the added latency went: each hop, from the records' timestamps.
+        hops = row["hops_ms"]
+        assert list(hops) == ["ingest", "inference", "router"], row
+        assert all(hops[hop]["p50"] >= -1 for hop in hops), row  # ms rounding
+        assert sum(hops[hop]["p50"] for hop in hops) <= row["added_p99_ms"] * 3, row
     # Eight in flight against one at a time: the window must show.
     assert report["ratios"]["pipeline_vs_naive_throughput"] > 2
     table = format_table(report)
     assert "pipeline@half" in table and "added p99 at half capacity" in table
     assert "warm-up queries, not counted" in table and "pipeline@half " in table
+    assert "added latency at half capacity by hop" in table
     assert "direct" in done.stdout
 
 
