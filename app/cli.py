@@ -220,8 +220,8 @@ def run_worker(faust_args: list[str]) -> None:
     The log format and level are FLOWDESK_LOG_FORMAT and FLOWDESK_LOG_LEVEL. With JSON
     logs Faust's text banner is left out, so that every line the worker writes is JSON.
     The event loop (FLOWDESK_EVENT_LOOP) is chosen before the app exists, so that the
-    worker's loop and its consumer thread's loop are both of that kind; so is the
-    interpreter's switch interval (FLOWDESK_SWITCH_INTERVAL).
+    worker's loop and, with FLOWDESK_CONSUMER_THREAD=true, its consumer thread's loop are
+    both of that kind; so is the interpreter's switch interval (FLOWDESK_SWITCH_INTERVAL).
     """
     from app.settings import get_settings
 

@@ -6,6 +6,7 @@ themselves on ``app`` when autodiscovery imports them.
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 import time
 from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Set
@@ -19,6 +20,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message, TransportT
 from mode import Service
+from mode.utils.futures import maybe_async
 
 from app.acks import CommitPoints, SkippedOffsets, UndeliveredRecords, skip_heads
 from app.errors import ConfigurationError
@@ -74,6 +76,65 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         wait = getattr(self.app, "fetch_max_wait", 1.5)
         consumer._fetch_max_wait_ms = round(wait * 1000)
         return consumer
+
+
+class _InLoopConsumerThread(_ConsumerThread):
+    """Faust's consumer thread, run as a service of the worker's own event loop.
+
+    Faust runs aiokafka's consumer in a thread with an event loop of its own and hands
+    every call to it through queues, so each fetch crosses threads twice. While the
+    worker's loop keeps the interpreter busy, that thread gets the interpreter lock back
+    only after the switch interval, several times per fetch, and every hop between
+    agents waited for it (README, *Benchmark*). Here the same code runs in the worker's
+    loop: a call into the consumer is a plain await, and aiokafka's fetcher is one more
+    task of that loop. ``FLOWDESK_CONSUMER_THREAD=true`` keeps Faust's thread.
+    """
+
+    # mode's ServiceThread waits for its thread to report the shutdown; there is none.
+    wait_for_shutdown = False
+
+    def __init__(
+        self,
+        consumer: aiokafka_driver.Consumer,
+        *,
+        loop: asyncio.AbstractEventLoop | None = None,
+        **kwargs: Any,
+    ) -> None:
+        loop = loop or asyncio.get_event_loop()
+        super().__init__(consumer, loop=loop, thread_loop=loop, **kwargs)
+
+    # Service's own life cycle, not ServiceThread's, which starts a thread and stops
+    # the children and futures from it.
+    async def start(self) -> None:
+        await Service.start(self)
+
+    async def maybe_start(self) -> bool:
+        return await Service.maybe_start(self)
+
+    async def stop(self) -> None:
+        await Service.stop(self)
+
+    async def on_stop(self) -> None:
+        await self.on_thread_stop()  # stops aiokafka's consumer
+
+    def _stopped_set(self) -> None:
+        self._stopped.set()
+
+    def set_shutdown(self) -> None:
+        self._shutdown.set()
+
+    async def _stop_children(self) -> None:
+        await self._default_stop_children()
+
+    async def _stop_futures(self) -> None:
+        await self._default_stop_futures()
+
+    async def _stop_exit_stacks(self) -> None:
+        await self._default_stop_exit_stacks()
+
+    async def call_thread(self, fun: Any, *args: Any, **kwargs: Any) -> Any:
+        # Some of the calls Faust hands over are plain functions (aiokafka's subscribe).
+        return await maybe_async(fun(*args, **kwargs))
 
 
 def highwater_or_none(consumer: Any, tp: TP) -> int | None:
@@ -151,7 +212,9 @@ class _Consumer(aiokafka_driver.Consumer):
         self._reads = 0
 
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+        in_thread = getattr(self.app, "consumer_thread", True)
+        kind = _ConsumerThread if in_thread else _InLoopConsumerThread
+        return kind(self, loop=self.loop, beacon=self.beacon)
 
     def pause_partitions(self, tps: Iterable[TP]) -> None:
         super().pause_partitions(tps)
@@ -344,10 +407,20 @@ class _Transport(aiokafka_driver.Transport):
 
 
 class FlowdeskApp(faust.App):
-    """A Faust app whose Kafka consumer takes its fetch wait (seconds) as an argument."""
+    """A Faust app whose Kafka consumer takes its fetch wait (seconds) as an argument, and
+    runs in a thread of its own as Faust's does (``consumer_thread``) or in the app's
+    event loop."""
 
-    def __init__(self, id: str, *, fetch_max_wait: float = 1.5, **options: Any) -> None:
+    def __init__(
+        self,
+        id: str,
+        *,
+        fetch_max_wait: float = 1.5,
+        consumer_thread: bool = True,
+        **options: Any,
+    ) -> None:
         self.fetch_max_wait = fetch_max_wait
+        self.consumer_thread = consumer_thread
         super().__init__(id, **options)
 
     def _new_transport(self) -> TransportT:
@@ -365,6 +438,7 @@ def create_app(settings: Settings) -> faust.App:
     return FlowdeskApp(
         settings.app_id,
         fetch_max_wait=settings.consumer_fetch_max_wait,
+        consumer_thread=settings.consumer_thread,
         broker=settings.broker_list,
         broker_credentials=kafka_credentials(settings),
         autodiscover=["agents", "tables", "app.views"],

@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     consumer_fetch_max_wait: float = Field(
         0.005, gt=0, le=5, description="Longest a fetch waits for data, s."
     )
+    # Faust runs its Kafka consumer in a thread of its own; in the worker's event loop a
+    # record reaches its agent without crossing threads or waiting for the interpreter
+    # lock (README, *Benchmark*).
+    consumer_thread: bool = Field(
+        False,
+        description="Run the Kafka consumer in a thread of its own, as Faust does "
+        "(false: in the worker's event loop).",
+    )
 
     # --- Redis ------------------------------------------------------------------------
     redis_url: str = Field("redis://127.0.0.1:6379/0", description="Cache, limiter, dedupe.")
@@ -160,10 +168,11 @@ class Settings(BaseSettings):
     event_loop: EventLoop = Field(
         "uvloop", description="Worker event loop: uvloop, or asyncio (the standard one)."
     )
-    # Faust's Kafka consumer runs in a thread of its own: while the event loop keeps the
-    # interpreter busy, that thread gets it back only after this interval, once for each
-    # step of a fetch, and every hop between agents waits. Shorter: less added latency
-    # under load, and less throughput (README, *Benchmark*).
+    # With FLOWDESK_CONSUMER_THREAD=true, Faust's Kafka consumer runs in a thread of its
+    # own: while the event loop keeps the interpreter busy, that thread gets it back only
+    # after this interval, once for each step of a fetch, and every hop between agents
+    # waits. Shorter: less added latency under load, and less throughput (README,
+    # *Benchmark*). With the consumer in the event loop (the default) no thread waits.
     switch_interval: float = Field(
         0.005,
         gt=0,

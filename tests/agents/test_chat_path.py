@@ -20,10 +20,12 @@ def codec(kind: type):
     return make_codec(kind, Settings())
 
 
+@pytest.mark.parametrize("consumer_thread", ["false", "true"], ids=["in-loop", "thread"])
 async def test_fifty_chat_messages_get_fifty_responses(
-    cluster: Cluster, start_worker: StartWorker, producer
+    cluster: Cluster, start_worker: StartWorker, producer, consumer_thread: str
 ) -> None:
-    start_worker()
+    # The Kafka consumer in the worker's event loop (the default), or in Faust's thread.
+    start_worker(FLOWDESK_CONSUMER_THREAD=consumer_thread)
     run = uuid.uuid4().hex[:8]
     sent = {}
     for i in range(50):

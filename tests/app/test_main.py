@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,7 +16,13 @@ from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 from faust.types.tuples import ConsumerMessage
 
-from app.main import apply_paused, create_app, position_or_none
+from app.main import (
+    _ConsumerThread,
+    _InLoopConsumerThread,
+    apply_paused,
+    create_app,
+    position_or_none,
+)
 from app.settings import Settings
 from app.stack import ManagedProcess
 
@@ -152,3 +159,36 @@ async def test_a_partition_faust_pauses_is_paused_in_aiokafka_and_loses_nothing(
         assert consumer.paused() == set()
         got = await consumer.getmany(paused, timeout_ms=5000)
         assert [record.value for record in got[paused]] == [b"a"], "the dropped fetch is read again"
+
+
+async def test_the_consumer_runs_in_the_worker_event_loop(
+    broker: ManagedProcess, tmp_path: Path
+) -> None:
+    app = create_app(Settings(kafka_url=broker.address, data_dir=str(tmp_path)))
+    thread = app.consumer._thread  # type: ignore[attr-defined]
+    assert isinstance(thread, _InLoopConsumerThread)
+    async with filled_topic(broker, [(b"a", 0), (b"b", 0), (b"c", 1)]) as (topic, _):
+        threads = threading.active_count()
+        await thread.start()
+        try:
+            assert threading.active_count() == threads, "no thread of its own"
+            consumer = thread._consumer
+            assert consumer._client._loop is asyncio.get_running_loop()
+            # A call into the consumer (Faust's call_thread) is an await in this loop.
+            assert await thread.highwaters(TP(topic, 0), TP(topic, 1)) == {
+                TP(topic, 0): 2,
+                TP(topic, 1): 1,
+            }
+            assert await thread.earliest_offsets(TP(topic, 0)) == {TP(topic, 0): 0}
+        finally:
+            await thread.stop()
+        assert consumer._closed, "stopping the service stops aiokafka's consumer"
+        await thread.stop()  # a second stop does nothing
+
+
+async def test_the_consumer_thread_of_faust_is_kept_on_request(tmp_path: Path) -> None:
+    app = create_app(Settings(consumer_thread=True, data_dir=str(tmp_path)))
+    thread = app.consumer._thread  # type: ignore[attr-defined]
+    assert isinstance(thread, _ConsumerThread)
+    assert not isinstance(thread, _InLoopConsumerThread)
+    assert thread.thread_loop is not thread.parent_loop
