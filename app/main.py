@@ -22,6 +22,7 @@ from faust.types import TP, Message, TransportT
 from mode import Service
 from mode.utils.futures import maybe_async
 
+from app import kafka_codec
 from app.acks import CommitPoints, SkippedOffsets, UndeliveredRecords, skip_heads
 from app.errors import ConfigurationError
 from app.logs import FlowdeskWorker
@@ -433,6 +434,10 @@ def create_app(settings: Settings) -> faust.App:
         raise ConfigurationError(
             "FLOWDESK_TABLE_STORE=rocksdb needs rocksdict: pip install 'flowdesk[rocksdb]'"
         )
+    if settings.kafka_fast_codec:
+        kafka_codec.install()
+    else:
+        kafka_codec.uninstall()
     # Faust creates its datadir without parents.
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     return FlowdeskApp(
