@@ -51,11 +51,20 @@ def _fixed_code(field: Any) -> str | None:
     return _FIXED.get(field) if isinstance(field, type) else None
 
 
-def _underrun(what: str, exc: Exception | None = None) -> ValueError:
-    error = ValueError(f"Buffer underrun decoding {what}")
-    if exc is not None:
-        error.__cause__ = exc
-    return error
+def _underrun(what: str) -> ValueError:
+    return ValueError(f"Buffer underrun decoding {what}")
+
+
+def _compile(field: Any, fixed: Callable[[str], Any], builders: dict[type, Any]) -> Any:
+    """What ``builders`` (or ``fixed``, for a fixed-width type) makes of ``field``."""
+    code = _fixed_code(field)
+    if code is not None:
+        return fixed(code)
+    kind = field if isinstance(field, type) else type(field)
+    builder = builders.get(kind)
+    if builder is None:
+        raise NotCompiled(kind.__name__)
+    return builder(field)
 
 
 # --- Encoding ---------------------------------------------------------------------------
@@ -151,20 +160,17 @@ def _schema_encoder(schema: types.Schema) -> Encoder:
     return encode
 
 
+_ENCODERS: dict[type, Callable[[Any], Encoder]] = {
+    types.Bytes: lambda _: _bytes_encode,
+    types.String: _string_encoder,
+    types.Array: _array_encoder,
+    types.Schema: _schema_encoder,
+}
+
+
 def _encoder(field: Any) -> Encoder:
-    code = _fixed_code(field)
-    if code is not None:
-        return _fixed_encoder(code)
-    kind = field if isinstance(field, type) else type(field)
-    if kind is types.Bytes:
-        return _bytes_encode
-    if kind is types.String:
-        return _string_encoder(field)
-    if kind is types.Array:
-        return _array_encoder(field)
-    if kind is types.Schema:
-        return _schema_encoder(field)
-    raise NotCompiled(kind.__name__)
+    encoder: Encoder = _compile(field, _fixed_encoder, _ENCODERS)
+    return encoder
 
 
 # --- Decoding ---------------------------------------------------------------------------
@@ -263,20 +269,17 @@ def _schema_decoder(schema: types.Schema) -> Decoder:
     return decode
 
 
+_DECODERS: dict[type, Callable[[Any], Decoder]] = {
+    types.Bytes: lambda _: _bytes_decode,
+    types.String: _string_decoder,
+    types.Array: _array_decoder,
+    types.Schema: _schema_decoder,
+}
+
+
 def _decoder(field: Any) -> Decoder:
-    code = _fixed_code(field)
-    if code is not None:
-        return _fixed_decoder(code)
-    kind = field if isinstance(field, type) else type(field)
-    if kind is types.Bytes:
-        return _bytes_decode
-    if kind is types.String:
-        return _string_decoder(field)
-    if kind is types.Array:
-        return _array_decoder(field)
-    if kind is types.Schema:
-        return _schema_decoder(field)
-    raise NotCompiled(kind.__name__)
+    decoder: Decoder = _compile(field, _fixed_decoder, _DECODERS)
+    return decoder
 
 
 # --- aiokafka's Struct ------------------------------------------------------------------
@@ -333,7 +336,7 @@ def _decode(cls: type[aiokafka_struct.Struct], data: BytesIO | bytes) -> Any:
     try:
         fields, end = codec[1](raw, start)
     except struct.error as exc:  # data ended inside a fixed-width field
-        raise _underrun(cls.__name__, exc) from exc
+        raise _underrun(cls.__name__) from exc
     if not isinstance(data, bytes):
         data.seek(end)
     return cls(*fields)

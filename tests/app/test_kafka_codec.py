@@ -67,11 +67,14 @@ STRUCTURES = sorted(set(structures()), key=lambda kind: (kind.__module__, kind._
 COMPILED = [kind for kind in STRUCTURES if kafka_codec.compiled(kind.SCHEMA) is not None]
 
 
-@pytest.fixture
-def aiokafka_codec() -> Iterator[None]:
-    kafka_codec.uninstall()
-    yield
+@pytest.fixture(scope="module", autouse=True)
+def compiled_codec() -> Iterator[None]:
+    """Every test here starts with the compiled schemas installed, whatever ran before."""
+    was = kafka_codec.installed()
     kafka_codec.install()
+    yield
+    if not was:
+        kafka_codec.uninstall()
 
 
 def test_the_calls_a_worker_makes_all_the_time_are_compiled() -> None:
@@ -139,13 +142,13 @@ def test_a_truncated_response_is_refused_as_aiokafka_refuses_it() -> None:
             FetchResponse_v11.decode(BytesIO(raw[:cut]))
 
 
-def test_a_value_out_of_range_is_refused(aiokafka_codec: None) -> None:
-    kafka_codec.install()
+def test_a_value_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError):
         FetchRequest_v11(-1, 2**40, 1, 1, 0, 0, -1, [], [], "").encode()
 
 
-def test_install_and_uninstall(aiokafka_codec: None) -> None:
+def test_install_and_uninstall() -> None:
+    kafka_codec.uninstall()
     assert not kafka_codec.installed()
     plain = response_v11(b"records").encode()
     kafka_codec.install()
@@ -157,6 +160,7 @@ def test_install_and_uninstall(aiokafka_codec: None) -> None:
     ]
     kafka_codec.uninstall()
     assert not kafka_codec.installed()
+    kafka_codec.install()  # as the other tests here expect
 
 
 def test_an_older_fetch_response_decodes_the_same() -> None:
