@@ -9,6 +9,7 @@ import uuid
 from typing import Any
 
 import pytest
+from aiokafka.partitioner import DefaultPartitioner
 from conftest import (
     Cluster,
     StartWorker,
@@ -24,12 +25,14 @@ from app.records import Escalation, SupportResponse
 from app.settings import Settings
 from app.topics import (
     CHAT_INBOUND,
+    CRM,
     CUSTOMERS,
     DLQ,
     EMAIL_INBOUND,
     ESCALATIONS,
     ORDERS,
     RESPONSES,
+    SPECS,
     VOICE_INBOUND,
 )
 
@@ -228,12 +231,30 @@ async def test_bad_crm_and_voice_input_is_dead_lettered_with_its_source(
         assert dict(message.headers)["error.type"] == b"validation_error"
 
 
+def _one_key_per_partition(prefix: str, topic: str) -> list[str]:
+    """Customer ids whose keys land one on each partition of ``topic``.
+
+    The tables are partitioned as the CRM topic, by the producer's partitioner. Random
+    ids could all land on the partitions of one worker (8 ids on half of 8 partitions:
+    about 1 run in 128), and the split below would then never show.
+    """
+    count = SPECS[topic].partition_count(Settings())
+    partitions = list(range(count))
+    partitioner = DefaultPartitioner()
+    found: dict[int, str] = {}
+    n = 0
+    while len(found) < count:
+        cid = f"{prefix}-{n}"
+        found.setdefault(partitioner(cid.encode(), partitions, partitions), cid)
+        n += 1
+    return [found[p] for p in partitions]
+
+
 async def test_tables_recover_after_a_restart_and_any_worker_answers_for_any_key(
     cluster: Cluster, start_worker: StartWorker, producer
 ) -> None:
     first = start_worker()
-    run = uuid.uuid4().hex[:8]
-    ids = [f"R-{run}-{n}" for n in range(8)]
+    ids = _one_key_per_partition(f"R-{uuid.uuid4().hex[:8]}", CRM)
     for cid in ids:
         await send_json(producer, CUSTOMERS, customer(cid, name=f"Name {cid}"))
         await send_json(producer, ORDERS, order(cid, f"ORD-{abs(hash(cid)) % 10**6:06d}"))
