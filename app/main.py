@@ -22,7 +22,7 @@ from faust.types import TP, Message, TransportT
 from mode import Service
 from mode.utils.futures import maybe_async
 
-from app import kafka_codec
+from app import kafka_codec, kafka_fetch
 from app.acks import CommitPoints, SkippedOffsets, UndeliveredRecords, skip_heads
 from app.errors import ConfigurationError
 from app.logs import FlowdeskWorker
@@ -438,6 +438,10 @@ def create_app(settings: Settings) -> faust.App:
         kafka_codec.install()
     else:
         kafka_codec.uninstall()
+    if settings.kafka_fast_fetch:
+        kafka_fetch.install()
+    else:
+        kafka_fetch.uninstall()
     # Faust creates its datadir without parents.
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
     return FlowdeskApp(
