@@ -40,8 +40,7 @@ def actions_per_node(self: Any, assignment: Any) -> tuple[Any, ...]:
     invalid_metadata = False
     records = self._records
     in_flight = self._in_flight
-    cluster = self._client.cluster
-    topics = cluster._partitions
+    topics = self._client.cluster._partitions
     states = assignment._tp_state
 
     for tp in assignment.tps:
@@ -60,23 +59,21 @@ def actions_per_node(self: Any, assignment: Any) -> tuple[Any, ...]:
         elif node_id is None or node_id == -1:
             invalid_metadata = True
         elif state._position is None:
-            leader_id = cluster.leader_for_partition(tp)
-            if leader_id is None or leader_id == -1:
-                invalid_metadata = True
-            else:
-                awaiting_reset[leader_id].append(tp)
+            # aiokafka asks the leader again, as its node may be a preferred replica;
+            # without one it is the leader, found valid just above.
+            awaiting_reset[node_id].append(tp)
         elif state._paused:
             resume_futures.append(state._resume_fut)
         else:
             fetchable[node_id].append((tp, state._position))
 
     fetch_requests = []
+    limit = self._max_partition_fetch_bytes
     for node_id, partition_data in fetchable.items():
         if node_id in backoff_by_nodes or node_id in awaiting_reset:
             continue
         random.shuffle(partition_data)
         by_topics: dict[str, list[tuple[int, int, int]]] = collections.defaultdict(list)
-        limit = self._max_partition_fetch_bytes
         for tp, position in partition_data:
             by_topics[tp.topic].append((tp.partition, position, limit))
         request = FetchRequest(
