@@ -125,8 +125,11 @@ def _redacted_ids(text: str, orders: dict[str, dict[str, Any]]) -> list[str]:
     ("555-1234", "0123456789") or a card number is redacted as one: which order the
     customer named cannot be told, so none is guessed.
     """
-    kinds = {match.kind for order_id in orders for match in find_pii(order_id)}
-    return [PLACEHOLDERS[kind] for kind in sorted(kinds) if PLACEHOLDERS[kind] in text]
+    shown = {kind for kind, placeholder in PLACEHOLDERS.items() if placeholder in text}
+    if not shown:
+        return []
+    kinds = {match.kind for order_id in orders for match in find_pii(order_id)} & shown
+    return [PLACEHOLDERS[kind] for kind in sorted(kinds)]
 
 
 def _ordered_at(order: dict[str, Any]) -> datetime:

@@ -9,7 +9,9 @@ length: they run on every query, on text a customer wrote.
 
 from __future__ import annotations
 
+import functools
 import re
+import string
 import unicodedata
 from collections.abc import Iterable
 
@@ -89,7 +91,7 @@ def named_order_ids(text: str, owned: Iterable[str]) -> list[str]:
     clean = _id_text(text)
     found: dict[str, int] = {}
     for order_id in owned:
-        needle = _id_text(order_id).strip()
+        needle = _owned_form(order_id)
         if not needle or len(needle) > MAX_ORDER_ID_CHARS or order_id in found:
             continue
         at = _named_at(clean, needle)
@@ -98,8 +100,29 @@ def named_order_ids(text: str, owned: Iterable[str]) -> list[str]:
     return sorted(found, key=found.__getitem__)
 
 
+_ASCII_SHAPE = str.maketrans(
+    {**dict.fromkeys(string.ascii_letters, "a"), **dict.fromkeys(string.digits, "9")}
+)
+
+
 def _shape(token: str) -> str:
+    if token.isascii():
+        return token.translate(_ASCII_SHAPE)
     return "".join("9" if c.isdecimal() else "a" if c.isalpha() else c for c in token)
+
+
+@functools.lru_cache(maxsize=4096)
+def _owned_form(order_id: str) -> str:
+    """An id of the customer's as the text is compared with it (the same ids come back
+    with every query of that customer)."""
+    return _id_text(order_id).strip()
+
+
+@functools.lru_cache(maxsize=4096)
+def _owned_shape(order_id: str) -> str:
+    """The shape of one of the customer's ids, or "" when it has too few digits to say."""
+    form = _owned_form(order_id)
+    return _shape(form) if sum(c.isdecimal() for c in form) >= _LOOKALIKE_DIGITS else ""
 
 
 def lookalike_order_ids(text: str, owned: Iterable[str]) -> list[str]:
@@ -110,13 +133,15 @@ def lookalike_order_ids(text: str, owned: Iterable[str]) -> list[str]:
     The shape maps letters to ``a`` and digits to ``9``; only shapes with at least
     five digits count. Linear in the text's length.
     """
-    mine = {_id_text(order_id).strip() for order_id in owned}
-    shapes = {_shape(i) for i in mine if sum(c.isdecimal() for c in i) >= _LOOKALIKE_DIGITS}
+    owned = list(owned)
+    shapes = {shape for order_id in owned if (shape := _owned_shape(order_id))}
     if not shapes:
         return []
+    mine = {_owned_form(order_id) for order_id in owned}
+    lengths = {len(shape) for shape in shapes}
     found: dict[str, None] = {}
     for match in _ID_TOKEN.finditer(_id_text(text)):
         token = match.group().strip("-_/")
-        if token not in mine and _shape(token) in shapes:
+        if len(token) in lengths and token not in mine and _shape(token) in shapes:
             found.setdefault(token.upper(), None)
     return list(found)
