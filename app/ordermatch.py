@@ -33,7 +33,9 @@ _DASHES = str.maketrans(dict.fromkeys("\u2010\u2011\u2012\u2013\u2212", "-"))
 # Characters that join the parts of an id: "A7-55-1023" is one id, and "1000234" is not
 # named in "A-1000234" or "1000234/7".
 _ID_JOINERS = frozenset("-_/")
-_ID_TOKEN = re.compile(r"[\w/-]+")
+# A word that may be an id, in case-folded text: ASCII only, so that one written next to
+# another script ("注文HO-90002です") is a word of its own.
+_ID_TOKEN = re.compile(r"[0-9a-z_/-]+")
 
 
 def _id_text(text: str) -> str:

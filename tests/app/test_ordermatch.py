@@ -76,6 +76,8 @@ def test_an_id_longer_than_the_limit_is_not_looked_for() -> None:
         ("ho-90002 or HO-90002, not HO-90001", ["HO-90002"]),
         ("order 1000235", ["1000235"]),
         ("a7-55-1024?", ["A7-55-1024"]),
+        ("注文HO-90002です", ["HO-90002"]),
+        ("réf. 1000235, merci", ["1000235"]),
         # Not the shape of any of the customer's ids, or too few digits to say.
         ("I paid 1000 for 3 items in 2026", []),
         ("HO-9001 or HO-900011", []),
@@ -150,6 +152,27 @@ def test_a_generated_id_is_named_however_it_is_written(
     found = named_order_ids(text, owned)
     assert named in found
     assert set(found) <= set(owned)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.data(),
+    st.builds(
+        lambda part, sep, number, first: part + sep + number if first else number + sep + part,
+        ids,
+        st.sampled_from(["", "-", "_", "/"]),
+        st.text("0123456789", min_size=5, max_size=9),
+        st.booleans(),
+    ),
+)
+def test_a_generated_id_one_digit_off_is_a_lookalike(data: st.DataObject, order_id: str) -> None:
+    digits = [n for n, c in enumerate(order_id) if c.isdigit()]
+    at = data.draw(st.sampled_from(digits), label="at")
+    digit = data.draw(st.sampled_from("0123456789").filter(lambda d: d != order_id[at]))
+    other = order_id[:at] + digit + order_id[at + 1 :]
+    text = data.draw(written(other), label="text")
+    assert named_order_ids(text, [order_id]) == []
+    assert lookalike_order_ids(text, [order_id]) == [other.upper()]
 
 
 @settings(max_examples=500, deadline=None)
