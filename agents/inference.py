@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 def context_for(query: Query) -> Context:
     """The query's context from the tables (read only: this agent runs many at once)."""
     key = query.customer_id.encode()
-    order, unknown = pick_order(orders.get(key), list(query.order_ids))
+    order, unknown = pick_order(orders.get(key), query.text, hinted=query.order_ids)
     return Context(
         profile=customers.get(key),
         order=order,

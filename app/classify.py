@@ -358,6 +358,8 @@ def sentiment(text: str) -> Sentiment:
 
 # --- Order ids --------------------------------------------------------------------------
 
+# A hint only: the order a customer names is found among the ids of that customer's own
+# orders, in whatever format the CRM gives them (app.ordermatch).
 _ORDER_ID = re.compile(r"(?<![A-Za-z0-9])ORD[-\u2010-\u2015](\d{6})(?!\d)", re.IGNORECASE)
 
 

@@ -7,10 +7,13 @@ and write the tables; these functions decide what goes in and what comes out.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from app.ordermatch import lookalike_order_ids, named_order_ids
+from app.pii import PLACEHOLDERS, find_pii
 from app.records import Query
 
 
@@ -35,7 +38,7 @@ class Context:
 
     profile: dict[str, Any] | None = None
     order: dict[str, Any] | None = None
-    #: True when the customer named an order id this customer does not have.
+    #: An order id the customer named but does not have (then ``order`` is None).
     unknown_order: str | None = None
     history: list[Turn] = field(default_factory=list)
 
@@ -79,25 +82,54 @@ def upsert_order(
 
 
 def pick_order(
-    orders: dict[str, dict[str, Any]] | None, mentioned: list[str]
+    orders: dict[str, dict[str, Any]] | None, text: str, *, hinted: Iterable[str] = ()
 ) -> tuple[dict[str, Any] | None, str | None]:
-    """The order a query is about, and the first mentioned id the customer does not have.
+    """The order a query is about, and the id the customer named but does not have.
 
-    SPEC section 4: the order whose id the customer mentions, else the customer's
-    most recent delivered one (by ``delivered_at``).
+    SPEC section 4: the order whose id the customer names in ``text``, found among
+    that customer's own ``orders`` whatever the ids' format
+    (``app.ordermatch.named_order_ids``; the first named wins), else the customer's most
+    recent delivered one (by ``delivered_at``).
+
+    An id the customer does not own decides nothing: when the text names none of the
+    customer's ids but one of ``hinted`` (ids the classifier recognised by their
+    format) or a word shaped like the customer's ids
+    (``app.ordermatch.lookalike_order_ids``), there is no order, and that id is returned
+    so that no return is decided for an order the customer did not mean. So it is when
+    the customer's ids look like phone or card numbers and the text holds their
+    redaction placeholder (``[PHONE]``, ``[CARD]``): the id it replaced may be one.
     """
     orders = orders or {}
-    unknown = None
-    for order_id in mentioned:
-        if order_id in orders:
-            return orders[order_id], None
-        unknown = unknown or order_id
-    if unknown is not None:
-        return None, unknown
+    named = named_order_ids(text, orders)
+    if named:
+        return orders[named[0]], None
+    owned = {_id_key(order_id) for order_id in orders}
+    unknown = [i for i in hinted if _id_key(i) not in owned] + lookalike_order_ids(text, orders)
+    unknown += _redacted_ids(text, orders)
+    if unknown:
+        return None, unknown[0]
     delivered = [o for o in orders.values() if o.get("delivered_at")]
     if not delivered:
         return None, None
     return max(delivered, key=lambda o: _parse(o["delivered_at"])), None
+
+
+def _id_key(order_id: str) -> str:
+    return order_id.strip().casefold()
+
+
+def _redacted_ids(text: str, orders: dict[str, dict[str, Any]]) -> list[str]:
+    """The placeholders in ``text`` that may stand for one of the customer's ids.
+
+    Redaction runs before the orders are known, and an id shaped like a phone number
+    ("555-1234", "0123456789") or a card number is redacted as one: which order the
+    customer named cannot be told, so none is guessed.
+    """
+    shown = {kind for kind, placeholder in PLACEHOLDERS.items() if placeholder in text}
+    if not shown:
+        return []
+    kinds = {match.kind for order_id in orders for match in find_pii(order_id)} & shown
+    return [PLACEHOLDERS[kind] for kind in sorted(kinds)]
 
 
 def _ordered_at(order: dict[str, Any]) -> datetime:

@@ -7,10 +7,10 @@ what the dead-letter topic tells an operator.
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from typing import Any, Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
 from app.classify import classify_intent, detect_injection, order_ids, reports_damage, sentiment
@@ -21,6 +21,58 @@ from app.text import clean_text, normalise_email
 
 M = TypeVar("M", bound=BaseModel)
 
+#: The instants a timestamp may name: ``datetime``'s range less a year at each end, so
+#: that no arithmetic the rules do on one (return windows) leaves the range.
+EARLIEST = datetime(2, 1, 1, tzinfo=UTC)
+LATEST = datetime(9998, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+_SHOWN_CHARS = 60
+
+
+def parse_timestamp(value: object) -> datetime:
+    """``value``, an ISO-8601 timestamp with a UTC offset, as an aware ``datetime``.
+
+    SPEC section 3: every timestamp on an inbound message is ISO-8601 with an offset.
+    What ``datetime.fromisoformat`` reads is accepted when it carries an offset (``Z``,
+    ``+01:00``...). Raises ``ValueError`` saying what is wrong: not such a text, no
+    offset, or an instant out of the range ``EARLIEST`` to ``LATEST``.
+    """
+    if not isinstance(value, str):
+        raise ValueError(
+            f"must be an ISO-8601 timestamp string with a UTC offset, got {type(value).__name__}"
+        )
+    shown = repr(value if len(value) <= _SHOWN_CHARS else value[:_SHOWN_CHARS] + "...")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"{shown} is not an ISO-8601 timestamp (expected e.g. 2026-11-25T09:30:00+01:00 "
+            "or 2026-11-25T08:30:00Z)"
+        ) from None
+    if parsed.utcoffset() is None:
+        raise ValueError(
+            f"{shown} has no UTC offset: timestamps are ISO-8601 with an offset, e.g. "
+            "2026-11-25T09:30:00+01:00 or 2026-11-25T08:30:00Z"
+        )
+    try:
+        instant = parsed.astimezone(UTC)
+    except OverflowError:
+        instant = None
+    if instant is None or not EARLIEST <= instant <= LATEST:
+        raise ValueError(
+            f"{shown} is out of range: a timestamp must lie between "
+            f"{EARLIEST.date()} and {LATEST.date()} UTC"
+        )
+    return parsed
+
+
+def _timestamp_text(value: str) -> str:
+    parse_timestamp(value)
+    return value
+
+
+#: An inbound timestamp: checked by ``parse_timestamp``, kept as the sender wrote it.
+Timestamp = Annotated[str, AfterValidator(_timestamp_text)]
+
 
 class ChatMessage(BaseModel):
     """``support.chat.inbound`` payload."""
@@ -30,7 +82,7 @@ class ChatMessage(BaseModel):
     message_id: str = Field(min_length=1)
     customer_id: str = Field(min_length=1)
     text: str
-    sent_at: str
+    sent_at: Timestamp
     session_id: str | None = None
 
 
@@ -145,7 +197,7 @@ class EmailMessage(BaseModel):
     sender: str = Field("", alias="from")
     subject: str = ""
     body: str
-    received_at: str
+    received_at: Timestamp
 
 
 def parse_email(
@@ -215,12 +267,7 @@ class Order(BaseModel):
     @classmethod
     def _iso_text(cls, value: Any) -> Any:
         # pydantic would read a bare number as Unix time; SPEC says ISO-8601 text.
-        if value is None:
-            return value
-        try:
-            return datetime.fromisoformat(value)
-        except (TypeError, ValueError):
-            raise ValueError("must be an ISO-8601 timestamp with an offset") from None
+        return None if value is None else parse_timestamp(value)
 
 
 def parse_customer(raw: bytes | None) -> Customer:

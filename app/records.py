@@ -32,7 +32,9 @@ class Query(faust.Record, include_metadata=False, namespace="flowdesk.Query"):
     intent: str = "other"
     sentiment: str = "neutral"
     injection: str = ""  # the injection pattern found, empty when none
-    order_ids: list[str] = []  # order ids the customer mentions, in order
+    # Ids of the ORD-123456 shape the text mentions, in order: a hint; the order a
+    # customer names is found among their own orders' ids at inference (app.enrich).
+    order_ids: list[str] = []
     damaged: bool = False  # the customer reports the item damaged or defective
 
 

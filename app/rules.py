@@ -160,9 +160,9 @@ def apply_rules(
     return request is a query the pipeline's classifier gave the intent ``return``
     (the model's intent does not count). For one:
 
-    - with no order, the query is escalated as ``no_order``; so is one naming an id
-      the customer does not have while ``order`` is an order the customer did not
-      mention: a return is never decided for an order the customer did not mean;
+    - with no order, or when the customer named an id they do not have
+      (``unknown_order``), the query is escalated as ``no_order``: a return is never
+      decided for an order the customer did not mean;
     - otherwise the actions are exactly the decision's ``return_label`` or
       ``return_denied`` for that order, and the text states the decision: the model's
       text is dropped, as it may contradict it.
@@ -177,7 +177,7 @@ def apply_rules(
             if _action_type(a.type) not in RETURN_ACTIONS
         ]
         return RuleResult(text=answer.answer.strip(), intent=answer.intent, actions=kept)
-    if order is None or (unknown_order and order.get("order_id") not in query.order_ids):
+    if order is None or unknown_order:
         return RuleResult(escalate="no_order", intent=query.intent)
     decision = decide_return(
         order, damaged=query.damaged, asked_at=datetime.fromisoformat(query.received_at)

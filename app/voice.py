@@ -23,7 +23,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.inbound import _validate, decode_json_object
+from app.inbound import Timestamp, _validate, decode_json_object
 
 #: The highest ``seq`` a segment may have; bounds the size of one call's state.
 MAX_SEQ = 10_000
@@ -52,7 +52,7 @@ class VoiceSegment(BaseModel):
     seq: int = Field(ge=0, le=MAX_SEQ, strict=True)
     transcript: str
     final: bool = Field(strict=True)
-    at: str
+    at: Timestamp
 
 
 def parse_voice_segment(raw: bytes | None) -> VoiceSegment:

@@ -125,7 +125,9 @@ async def test_every_query_of_a_mixed_run_ends_once_in_its_right_place(
             # Voice transcripts are classified slightly less reliably; chat and e-mail
             # carry the rules' whole decision.
             mentioned = [query.order_id] if query.order_id else []
-            order, _ = pick_order(orders.get(f"{run}-{info.customer_id}"), mentioned)
+            order, _ = pick_order(
+                orders.get(f"{run}-{info.customer_id}"), query.text, hinted=mentioned
+            )
             if order is None:
                 expected = "escalation:no_order"
             else:

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.errors import DecodeError, ValidationError
-from app.inbound import parse_chat, parse_customer, parse_email, parse_order
+from app.inbound import parse_chat, parse_customer, parse_email, parse_order, parse_timestamp
+from app.voice import parse_voice_segment
 
 WHERE = {"topic": "support.chat.inbound", "partition": 3, "offset": 41, "arrived_ms": 1000}
 
@@ -141,3 +146,126 @@ def test_crm_payloads_parse_and_reject_what_the_tables_cannot_use() -> None:
             b'{"order_id": "ORD-1", "customer_id": "C1", "status": "x",'
             b' "ordered_at": "2026-11-01T10:00:00"}'
         )
+
+
+# --- Timestamps --------------------------------------------------------------------------
+
+zones = st.one_of(
+    st.just(UTC),
+    st.integers(-(24 * 60 - 1), 24 * 60 - 1).map(lambda m: timezone(timedelta(minutes=m))),
+)
+instants = st.datetimes(
+    min_value=datetime(3, 1, 1), max_value=datetime(9998, 1, 1), timezones=zones
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(instants, st.sampled_from(["T", " "]), st.sampled_from(["auto", "seconds", "milliseconds"]))
+def test_an_iso_timestamp_with_an_offset_is_accepted(
+    instant: datetime, sep: str, timespec: str
+) -> None:
+    text = instant.isoformat(sep=sep, timespec=timespec)
+    if instant.utcoffset() == timedelta(0) and timespec == "seconds":
+        text = text.removesuffix("+00:00") + "Z"
+    parsed = parse_timestamp(text)
+    assert parsed.utcoffset() == instant.utcoffset()
+    if timespec == "auto":
+        assert parsed == instant
+    assert timedelta(0) <= instant - parsed < timedelta(seconds=1), "truncated, not moved"
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.datetimes(min_value=datetime(3, 1, 1), max_value=datetime(9998, 1, 1)))
+def test_a_timestamp_without_an_offset_is_refused(instant: datetime) -> None:
+    with pytest.raises(ValueError, match="has no UTC offset"):
+        parse_timestamp(instant.isoformat())
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=40),
+        st.text(st.sampled_from("0123456789-:T.+Z WZ"), max_size=32),
+        st.builds(
+            "{:04d}-{:02d}-{:02d}T{:02d}:{:02d}:{:02d}{}".format,
+            st.integers(0, 9999),
+            st.integers(0, 99),
+            st.integers(0, 99),
+            st.integers(0, 99),
+            st.integers(0, 99),
+            st.integers(0, 99),
+            st.sampled_from(["", "Z", "+00:00", "-05:00", "+14:00", "+24:00", "+99:99"]),
+        ),
+    )
+)
+def test_any_text_is_a_valid_timestamp_or_a_clear_error(text: str) -> None:
+    try:
+        parsed = parse_timestamp(text)
+    except ValueError as exc:
+        assert any(
+            says in str(exc)
+            for says in ("is not an ISO-8601 timestamp", "has no UTC offset", "is out of range")
+        ), exc
+    else:
+        # What is accepted is what the rules can use: aware, and room for any window.
+        assert parsed.utcoffset() is not None
+        asked = parsed.astimezone(UTC)
+        assert asked - timedelta(days=365) < asked + timedelta(days=365)
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("not a date", "'not a date' is not an ISO-8601 timestamp"),
+        ("", "is not an ISO-8601 timestamp"),
+        ("2026-11-25T10:00:00", "has no UTC offset"),
+        ("2026-11-25", "has no UTC offset"),
+        ("2026-13-01T10:00:00+01:00", "is not an ISO-8601 timestamp"),
+        ("2026-02-30T10:00:00Z", "is not an ISO-8601 timestamp"),
+        ("2026-11-25T25:00:00Z", "is not an ISO-8601 timestamp"),
+        ("2026-11-25T10:00:00+24:00", "is not an ISO-8601 timestamp"),
+        ("9999-12-31T23:00:00-05:00", "is out of range"),  # past datetime's last day in UTC
+        ("0001-01-01T00:00:00+05:00", "is out of range"),
+        ("9999-06-01T00:00:00Z", "is out of range"),
+        ("25/11/2026 10:00 +01:00", "is not an ISO-8601 timestamp"),
+        ("1764064800", "is not an ISO-8601 timestamp"),
+        (1764064800, "got int"),
+        (None, "got NoneType"),
+        ("x" * 10_000, "'" + "x" * 60 + "...' is not"),  # the message stays short
+    ],
+)
+def test_a_bad_timestamp_says_what_is_wrong(value: object, says: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(says)):
+        parse_timestamp(value)
+
+
+@pytest.mark.parametrize(
+    "value", ["2026-11-25T10:00:00Z", "2026-11-25T10:00:00.123+05:30", "20261125T100000Z"]
+)
+def test_accepted_timestamps_are_kept_as_sent(value: str) -> None:
+    assert parse_chat(chat(sent_at=value), max_chars=100, **WHERE).received_at == value
+    assert parse_email(email(received_at=value), max_chars=500, **WHERE).received_at == value
+    segment = {"call_id": "c", "customer_id": "C1", "seq": 0, "transcript": "x", "final": True}
+    assert parse_voice_segment(json.dumps({**segment, "at": value}).encode()).at == value
+
+
+_BAD_TIMESTAMPS = ["not a date", "2026-11-25T10:00:00", "9999-12-31T23:00:00-05:00", 5]
+
+
+@pytest.mark.parametrize("value", _BAD_TIMESTAMPS)
+def test_every_inbound_timestamp_is_checked(value: object) -> None:
+    with pytest.raises(ValidationError, match="invalid ChatMessage: sent_at: "):
+        parse_chat(chat(sent_at=value), max_chars=100, **WHERE)
+    with pytest.raises(ValidationError, match="invalid EmailMessage: received_at: "):
+        parse_email(email(received_at=value), max_chars=500, **WHERE)
+    segment = {"call_id": "c", "customer_id": "C1", "seq": 0, "transcript": "x", "final": True}
+    with pytest.raises(ValidationError, match="invalid VoiceSegment: at: "):
+        parse_voice_segment(json.dumps({**segment, "at": value}).encode())
+    order = {"order_id": "HO-1", "customer_id": "C1", "status": "delivered", "items": []}
+    good = "2026-11-01T10:00:00+01:00"
+    with pytest.raises(ValidationError, match="invalid Order: ordered_at: "):
+        parse_order(json.dumps({**order, "ordered_at": value}).encode())
+    with pytest.raises(ValidationError, match="invalid Order: delivered_at: "):
+        parse_order(json.dumps({**order, "ordered_at": good, "delivered_at": value}).encode())
+    with pytest.raises(ValidationError):
+        parse_chat(chat(sent_at=...), max_chars=100, **WHERE)

@@ -310,6 +310,60 @@ def test_order_ids_survive_redaction(before: str, number: int, after: str) -> No
     assert order_id in redacted
 
 
+# Order ids in the formats CRMs use, as customers write them: redaction, which runs
+# before the customer's orders are known, must leave them for app.enrich to find.
+@pytest.mark.parametrize(
+    "order_id",
+    [
+        "1000234",
+        "A7-55-1023",
+        "HO-90001",
+        "ho-90001",
+        "ORD-482913",
+        "2024/INV_07",
+        "INV-2026-0001",
+        "AB-0123456789",
+        "12345678",
+        "123456789",
+        "9000000001",
+    ],
+)
+@pytest.mark.parametrize("written", ["order {}", "#{}", "(order#{}).", "{}, thanks", "注文{}です"])
+def test_common_order_id_formats_survive_redaction(order_id: str, written: str) -> None:
+    text = written.format(order_id)
+    assert redact(text) == text
+
+
+_WORDS_AROUND = st.text(st.sampled_from("abcxyzXYZ -.,:/()!?\n#é注"), max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=_WORDS_AROUND, number=st.integers(1_000_000, 9_999_999), after=_WORDS_AROUND)
+def test_seven_digit_order_ids_survive_redaction(before: str, number: int, after: str) -> None:
+    text = f"{before} {number} {after}"
+    assert str(number) in redact(text)
+
+
+# Pinned: these ids cannot be told from a phone or a card number, and are redacted like
+# one. The order is then not found by its id; app.enrich.pick_order decides nothing for
+# a customer whose ids have such a shape when the text holds the placeholder.
+@pytest.mark.parametrize(
+    ("order_id", "placeholder"),
+    [
+        ("0123456789", "[PHONE]"),  # a leading 0 and nine digits or more: a trunk prefix
+        ("555-1234", "[PHONE]"),  # North American local number
+        ("100-200-3000", "[PHONE]"),
+        ("123-456-789", "[PHONE]"),  # three groups of three
+        ("123.456.789", "[PHONE]"),
+        ("4539148803436467", "[CARD]"),  # 16 digits, Luhn-valid
+    ],
+)
+def test_order_ids_shaped_like_phone_or_card_numbers_are_redacted(
+    order_id: str, placeholder: str
+) -> None:
+    assert redact(f"order #{order_id}, please") == f"order #{placeholder}, please"
+
+
 @settings(max_examples=200, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), before=_FILLER, after=_FILLER)
 def test_generated_phone_numbers_do_not_survive(seed: int, before: str, after: str) -> None:

@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.answers import ModelAnswer, ProposedAction
+from app.enrich import pick_order
 from app.records import Action
 from app.rules import (
     DAMAGED_RETURN_DAYS,
@@ -326,10 +327,23 @@ def test_a_return_is_not_decided_for_an_order_the_customer_did_not_mean() -> Non
 
 
 def test_a_mentioned_order_is_decided_even_when_another_mentioned_id_is_unknown() -> None:
-    query = make_query(intent="return", order_ids=["ORD-999999", "ORD-000001"])
-    result = apply_rules(query, answer(), order=order(), unknown_order="ORD-999999")
+    # app.enrich.pick_order gives the named order, and no unknown id, for this text.
+    text = "Return ORD-000001 please, not ORD-999999."
+    query = make_query(text=text, intent="return", order_ids=["ORD-000001", "ORD-999999"])
+    found, unknown = pick_order({"ORD-000001": order()}, text, hinted=query.order_ids)
+    result = apply_rules(query, answer(), order=found, unknown_order=unknown)
     assert result.escalate is None
     assert actions_of(result) == [("return_label", "ORD-000001")]
+
+
+def test_a_return_is_not_decided_for_an_order_whatever_its_id_format() -> None:
+    # The customer's orders are HO-...; HO-90002 is not theirs: no fallback to HO-90001.
+    text = "I want to return ho-90002"
+    query = make_query(text=text, intent="return", order_ids=[])
+    found, unknown = pick_order({"HO-90001": order("HO-90001")}, text)
+    assert (found, unknown) == (None, "HO-90002")
+    result = apply_rules(query, answer(), order=found, unknown_order=unknown)
+    assert result.escalate == "no_order"
 
 
 ELIGIBLE = "2026-11-20T10:00:00+00:00"

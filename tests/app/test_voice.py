@@ -249,7 +249,8 @@ def test_a_call_without_a_final_is_abandoned_with_its_segments_to_dead_letter() 
 
 def test_a_call_with_a_final_and_a_gap_is_answered_at_expiry() -> None:
     call, _ = deliver_all(
-        [segment(1, "b", at="t1"), segment(3, "d", final=True), segment(4, "e")], now_ms=1_000
+        [segment(1, "b", at="2026-11-25T10:00:01Z"), segment(3, "d", final=True), segment(4, "e")],
+        now_ms=1_000,
     )
     assert call.gaps() == (0, 2)
     result = expire(call, now_ms=1_001 + TIMEOUT, timeout_ms=TIMEOUT, max_chars=MAX_CHARS)
@@ -262,7 +263,9 @@ def test_a_call_with_a_final_and_a_gap_is_answered_at_expiry() -> None:
     assert utterance.text == "b d"
     assert utterance.gaps == (0, 2)
     assert utterance.segments == 2
-    assert utterance.first_at == "t1", "seq 0 is missing: the lowest stored seq's at"
+    assert utterance.first_at == "2026-11-25T10:00:01Z", (
+        "seq 0 is missing: the lowest stored seq's at"
+    )
     assert not utterance.too_long
     short = expire(call, now_ms=1_001 + TIMEOUT, timeout_ms=TIMEOUT, max_chars=2)
     assert short is not None and short.utterance is not None and short.utterance.too_long
