@@ -7,13 +7,18 @@ keeps the table and sends what they decide. It handles one event at a time, whic
 is what allows it to write the table.
 
 Expiry is driven through the log: the leader sends a tick to every partition of
-``flowdesk.voice`` every few seconds, and the owner of that partition sweeps its
+``flowdesk.voice`` every second or so, and the owner of that partition sweeps its
 calls while handling the tick, so table writes (and their changelog records) happen
 inside an event of the right partition, as Faust requires.
+
+A segment of a call already answered or abandoned changes nothing: a copy of a
+segment that was used is counted (``late``); one whose words no answer used is
+dead-lettered (``voice_call``), with the reason, so that they are not lost unseen.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
@@ -35,18 +40,21 @@ from app.voice import (
     VoiceCall,
     add_segment,
     expire,
+    grace_note,
     parse_voice_segment,
     stored_segments,
 )
 from app.wire import query_codec
 from tables.voice import voice_calls
 
+logger = logging.getLogger(__name__)
 settings = get_settings()
 
 TICK_HEADER = "flowdesk.tick"
 TIMEOUT_MS = round(settings.voice_call_timeout * 1000)
-#: How often calls are checked for expiry: a quarter of the timeout, within 0.5-15 s.
-SWEEP_INTERVAL = min(max(settings.voice_call_timeout / 4, 0.5), 15.0)
+GRACE_MS = round(settings.voice_gap_grace * 1000)
+#: How often calls are checked for expiry: a third of the shorter wait, within 0.5-15 s.
+SWEEP_INTERVAL = min(max(min(settings.voice_call_timeout, settings.voice_gap_grace) / 3, 0.5), 15.0)
 
 
 def now_ms() -> int:
@@ -107,6 +115,8 @@ async def on_segment(event: EventT, arrived_ms: int) -> None:
             raise VoiceCallError(
                 f"segment {segment.seq} of call {segment.call_id}: {result.reason}"
             )
+        if result.note == "late":
+            logger.info("ignored: %s", result.reason)
         if result.utterance is not None:
             await answer(result.call, result.utterance, completed_ms=arrived_ms)
 
@@ -154,7 +164,11 @@ async def sweep(partition: int) -> None:
         call = VoiceCall.from_dict(value["call"])
         with log_context(query_id=call.call_id, customer_id=call.customer_id):
             result = expire(
-                call, now_ms=now, timeout_ms=TIMEOUT_MS, max_chars=settings.max_text_chars
+                call,
+                now_ms=now,
+                timeout_ms=TIMEOUT_MS,
+                grace_ms=GRACE_MS,
+                max_chars=settings.max_text_chars,
             )
             if result is None:
                 continue
@@ -163,7 +177,8 @@ async def sweep(partition: int) -> None:
                 continue
             _store(result.call, partition)
             if result.action == "answered" and result.utterance is not None:
-                EVENTS.labels(stage="voice", result="expired_answered").inc()
+                EVENTS.labels(stage="voice", result="grace_answered").inc()
+                logger.warning("%s", grace_note(result.utterance))
                 await answer(result.call, result.utterance, completed_ms=now)
             elif result.action == "abandoned":
                 EVENTS.labels(stage="voice", result="abandoned").inc()
