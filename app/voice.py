@@ -147,6 +147,14 @@ class VoiceCall:
             and not self.start_in_doubt()
         )
 
+    def to_times(self) -> dict[str, Any]:
+        """What ``due_ms`` reads; the same keys and values as in ``to_dict``."""
+        return {
+            "ended_ms": self.ended_ms,
+            "final_seq": self.final_seq,
+            "last_at_ms": self.last_at_ms,
+        }
+
     def to_dict(self) -> dict[str, Any]:
         """The call as a JSON-able dict; ``VoiceCall.from_dict`` reads it back."""
         return {
@@ -348,21 +356,30 @@ def expire(
     ended. ``max_chars`` is the longest utterance a call answered after its grace may
     have before it is flagged ``too_long``.
     """
-    _check_positive("timeout_ms", timeout_ms)
-    _check_positive("grace_ms", grace_ms)
     _check_positive("max_chars", max_chars)
-    if call.ended_ms is not None:  # answered or abandoned
-        if now_ms - call.ended_ms < timeout_ms:
-            return None
-        return ExpiryResult(action="delete", call=call)
-    quiet_ms = now_ms - call.last_at_ms
-    if quiet_ms < (timeout_ms if call.final_seq is None else grace_ms):
+    if now_ms < due_ms(call.to_times(), timeout_ms=timeout_ms, grace_ms=grace_ms):
         return None
+    if call.ended_ms is not None:  # answered or abandoned
+        return ExpiryResult(action="delete", call=call)
     if call.final_seq is None:
         abandoned = dataclasses.replace(call, state="abandoned", ended_ms=now_ms)
         return ExpiryResult(action="abandoned", call=abandoned, dead_letters=stored_segments(call))
     answered = dataclasses.replace(call, state="answered", ended_ms=now_ms)
     return ExpiryResult(action="answered", call=answered, utterance=_utterance(answered, max_chars))
+
+
+def due_ms(times: Mapping[str, Any], *, timeout_ms: int, grace_ms: int) -> int:
+    """When a call is next due for ``expire``, from the times of ``VoiceCall.to_times``.
+
+    ``to_times`` is a subset of ``to_dict``, so a sweep can ask this of a stored call
+    without reading its segments back.
+    """
+    _check_positive("timeout_ms", timeout_ms)
+    _check_positive("grace_ms", grace_ms)
+    if times["ended_ms"] is not None:  # answered or abandoned: forgotten after the timeout
+        return int(times["ended_ms"]) + timeout_ms
+    wait = timeout_ms if times["final_seq"] is None else grace_ms
+    return int(times["last_at_ms"]) + wait
 
 
 def grace_note(utterance: Utterance) -> str:

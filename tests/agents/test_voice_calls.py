@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
-from conftest import Cluster, StartWorker, collect, http_json, send_json
+from conftest import Cluster, StartWorker, collect, http_json, http_text, send_json
 
 from app.codecs import make_codec
 from app.records import SupportResponse
@@ -56,6 +56,14 @@ async def prompts_with(cluster: Cluster, marker: str) -> list[str]:
     return [text for text in texts if marker in text]
 
 
+async def voice_events(worker: Any, result: str) -> float:
+    """The worker's ``flowdesk_events_total{stage="voice", result=...}``."""
+    _, text = await http_text(worker.address + "metrics")
+    name = f'flowdesk_events_total{{result="{result}",stage="voice"}} '
+    values = [float(line.removeprefix(name)) for line in text.splitlines() if line.startswith(name)]
+    return sum(values)
+
+
 def dead_letters_of(messages: list, call_id: str) -> list[Any]:
     return [m for m in messages if call_id.encode() in (m.value or b"")]
 
@@ -64,7 +72,7 @@ async def test_calls_numbered_from_1_and_7_out_of_order_are_answered_when_comple
     cluster: Cluster, start_worker: StartWorker, producer
 ) -> None:
     # A grace longer than the wait below: an answer within it came from completion.
-    start_worker(FLOWDESK_VOICE_GAP_GRACE="60")
+    worker = start_worker(FLOWDESK_VOICE_GAP_GRACE="60")
     run = uuid.uuid4().hex[:8]
     one = call_segments(
         f"one-{run}", f"V1-{run}", 1, ["Hello, I want", "to know where", f"order {run}-A", "is."]
@@ -126,6 +134,10 @@ async def test_calls_numbered_from_1_and_7_out_of_order_are_answered_when_comple
         seven[7]["call_id"],
     )
     assert dead_seven == [], "a copy of a segment the answer used is no dead letter"
+    # Copies: seq 1 of the first call while open; seq 9 of the second after its answer.
+    assert await voice_events(worker, "duplicate") >= 1
+    assert await voice_events(worker, "late") >= 3, "seq 9 twice and seq 0, after the answers"
+    assert await voice_events(worker, "grace_answered") == 0
 
 
 async def test_a_call_with_a_gap_is_answered_after_the_grace_not_the_timeout(
@@ -133,7 +145,7 @@ async def test_a_call_with_a_gap_is_answered_after_the_grace_not_the_timeout(
 ) -> None:
     grace = Settings().voice_gap_grace
     assert grace < 10 < WITHIN < Settings().voice_call_timeout, "the defaults this test relies on"
-    start_worker()
+    worker = start_worker()
     run = uuid.uuid4().hex[:8]
     call = call_segments(
         f"gap-{run}", f"VG-{run}", 5, ["My parcel", f"order {run}-C", "LOST WORDS", "is late."]
@@ -154,3 +166,4 @@ async def test_a_call_with_a_gap_is_answered_after_the_grace_not_the_timeout(
     [prompt] = await prompts_with(cluster, f"{run}-C")
     assert "My parcel" in prompt and f"order {run}-C is late." in prompt
     assert "LOST WORDS" not in prompt
+    assert await voice_events(worker, "grace_answered") >= 1

@@ -22,6 +22,7 @@ from app.voice import (
     VoiceCall,
     VoiceSegment,
     add_segment,
+    due_ms,
     expire,
     grace_note,
     parse_voice_segment,
@@ -267,6 +268,19 @@ def test_the_gap_grace_applies_only_to_calls_with_their_final() -> None:
     assert due(call, now_ms=1_001 + TIMEOUT - 1) is None
     result = due(call, now_ms=1_001 + TIMEOUT)
     assert result is not None and result.action == "abandoned"
+
+
+def test_due_ms_reads_the_stored_call_and_says_when_expire_acts() -> None:
+    without_final, _ = deliver_all([segment(4, "a"), segment(5, "b")], now_ms=1_000)
+    with_gap, _ = deliver_all([segment(4, "a"), segment(6, "c", final=True)], now_ms=1_000)
+    answered = deliver(None, segment(0, "a", final=True), now_ms=1_000).call
+    expected = [(without_final, 1_001 + TIMEOUT), (with_gap, 1_001 + GRACE)]
+    for call, when in [*expected, (answered, 1_000 + TIMEOUT)]:
+        stored = json.loads(json.dumps(call.to_dict()))
+        assert due_ms(stored, timeout_ms=TIMEOUT, grace_ms=GRACE) == when
+        assert due_ms(call.to_times(), timeout_ms=TIMEOUT, grace_ms=GRACE) == when
+        assert due(call, now_ms=when - 1) is None
+        assert due(call, now_ms=when) is not None
 
 
 def test_the_grace_note_names_at_most_ten_missing_seqs() -> None:
