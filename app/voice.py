@@ -37,8 +37,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.inbound import _validate, decode_json_object
 
-#: The highest ``seq`` a segment may have: a signed 64-bit counter, as channel systems
-#: written in Java or numbering segments from a global counter send.
+#: The highest ``seq`` a segment may have: the largest signed 64-bit integer, so a seq
+#: taken from a global counter or a Java ``long`` fits.
 MAX_SEQ = 2**63 - 1
 #: The most a call's seqs may span (final minus lowest); bounds one call's state.
 MAX_SPAN = 10_000
