@@ -174,7 +174,13 @@ class Settings(BaseSettings):
     history_turns: int = Field(6, ge=0, description="Conversation turns kept per customer.")
     orders_per_customer: int = Field(20, ge=1, description="Recent orders kept per customer.")
     voice_call_timeout: float = Field(
-        60.0, gt=0, description="Silence after which an unfinished call expires, s."
+        60.0, gt=0, description="Silence after which a call without its final segment expires, s."
+    )
+    voice_gap_grace: float = Field(
+        3.0,
+        gt=0,
+        description="Silence after which a call with its final segment but a gap is "
+        "answered with the segments it has, s.",
     )
     # uvloop (libuv, in C) spends a fifth to a third less CPU per query than asyncio's
     # own loop in `flowdesk bench` (README, *Benchmark*).
