@@ -373,6 +373,7 @@ def placed(message: Any) -> str:
 
 
 @pytest.mark.integration
+@pytest.mark.chaos
 @pytest.mark.timeout(600)
 async def test_dev_restarts_a_killed_worker_and_every_query_ends_in_one_place(
     tmp_path: Path,
