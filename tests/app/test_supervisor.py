@@ -457,11 +457,44 @@ async def test_dev_restarts_a_killed_worker_and_every_query_ends_in_one_place(
     assert all(gone(pid) for pid in pids), out.text
 
 
-def start_dev(*, web_port: int, data_dir: Path, log_dir: Path) -> subprocess.Popen[str]:
-    """``flowdesk dev --workers 2`` on the simulator, every port free, no setting inherited."""
+@pytest.mark.integration
+@pytest.mark.timeout(300)
+async def test_dev_stops_everything_when_its_broker_dies(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    marker = f"FLOWDESK_DATA_DIR={data_dir}"
+    dev = start_dev(web_port=free_port(), data_dir=data_dir, log_dir=tmp_path / "logs", workers=1)
+    out = Output(dev)
+    try:
+        await out.wait_for("Ctrl-C stops everything", within=240)
+        pids = {int(pid) for pid in re.findall(r"pid (\d+)\)", out.text)}
+        broker = re.search(r"broker .*pid (\d+)\)", out.text)
+        assert broker is not None and len(pids) == 4, out.text
+        os.kill(int(broker.group(1)), signal.SIGKILL)
+        dev.wait(90)
+        await out.wait_for("Tansu keeps its topics", within=5)
+    finally:
+        if dev.poll() is None:
+            dev.kill()
+        for pid in processes_with(marker):
+            os.kill(pid, signal.SIGKILL)
+    print(out.text)
+    # Not restarted, since a new broker would have none of the topics: a clear stop.
+    assert dev.returncode == 2, out.text
+    assert f"broker (pid {broker.group(1)}) was killed by SIGKILL; " in out.text
+    assert "run flowdesk dev again" in out.text
+    assert "stopped; no process was restarted" in out.text
+    assert not still_running(marker, within=10), out.text
+    assert all(gone(pid) for pid in pids), out.text
+
+
+def start_dev(
+    *, web_port: int, data_dir: Path, log_dir: Path, workers: int = 2
+) -> subprocess.Popen[str]:
+    """``flowdesk dev --workers N`` on the simulator, every port free, no setting inherited."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWDESK_")}
     env |= {"FLOWDESK_WEB_PORT": str(web_port), "FLOWDESK_DATA_DIR": str(data_dir)}
-    argv = ["dev", "--workers", "2", "--backend", "sim", "--free-ports", "--log-dir", str(log_dir)]
+    argv = ["dev", "--workers", str(workers), "--backend", "sim", "--free-ports"]
+    argv += ["--log-dir", str(log_dir)]
     return subprocess.Popen(
         [sys.executable, "-m", "app.cli", *argv],
         stdout=subprocess.PIPE,
