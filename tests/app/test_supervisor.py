@@ -338,8 +338,11 @@ def still_running(marker: str, *, within: float) -> set[int]:
     return found
 
 
-def parent_of(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_text()
+def parent_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None  # gone meanwhile
     return int(stat.rsplit(")", 1)[1].split()[1])
 
 
