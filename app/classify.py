@@ -17,6 +17,7 @@ risks a hijacked answer while a false alarm costs one escalation.
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 import unicodedata
@@ -417,38 +418,53 @@ _CLAUSE_START = re.compile(
 )
 
 
-def _clause_before(text: str, end: int) -> str:
-    """The part of ``text``'s clause that comes before position ``end``."""
-    start = 0
-    for match in _CLAUSE_START.finditer(text, 0, end):
-        start = match.end()
-    return text[start:end]
+#: How much of a clause around a word the damage checks read: a few words either side.
+_NEAR = 80
 
 
-def _clause_after(text: str, start: int) -> str:
-    """The part of ``text``'s clause that comes from position ``start`` on."""
-    end = _CLAUSE_START.search(text, start)
-    return text[start : end.start() if end else len(text)]
+class _Clauses:
+    """Where the clauses of a text start and end, found in one pass, so that looking
+    around each of many matches stays linear in the text."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        marks = list(_CLAUSE_START.finditer(text))
+        self.starts = [0, *(mark.end() for mark in marks)]
+        self.ends = [*(mark.start() for mark in marks), len(text)]
+
+    def start(self, pos: int) -> int:
+        """Where the clause holding position ``pos`` starts."""
+        return self.starts[bisect.bisect_right(self.starts, pos) - 1]
+
+    def before(self, pos: int, near: int = _NEAR) -> str:
+        """The last ``near`` characters of the clause before ``pos``."""
+        return self.text[max(self.start(pos), pos - near) : pos]
+
+    def after(self, pos: int, near: int = _NEAR) -> str:
+        """The first ``near`` characters of the clause from ``pos`` on."""
+        end = self.ends[bisect.bisect_left(self.ends, pos)]
+        return self.text[pos : min(end, pos + near)]
 
 
 def _has_damage(clean: str) -> bool:
     """``clean`` is normalised and folded (``phrasebook.fold``)."""
+    clauses = _Clauses(clean)
     for match in _DAMAGE_WORD.finditer(clean):
-        before = _clause_before(clean, match.start())
+        before = clauses.before(match.start())
         if _DAMAGE_NEGATION.search(before):
             continue
-        if _OTHERS_BROKE_IT.search(before + _clause_after(clean, match.start())):
+        if _OTHERS_BROKE_IT.search(before + clauses.after(match.start())):
             continue
         return True
     for match in _NOT_WORKING.finditer(clean):
-        subject = [w.strip("'\"()").lower() for w in _clause_before(clean, match.start()).split()]
+        subject = [w.strip("'\"()").lower() for w in clauses.before(match.start()).split()]
         if subject and subject[-1] in _PEOPLE:
             continue
         if not any(word in _NOT_THE_ITEM for word in subject[-3:]):
             return True
     for match in _NOT_WORKING_ELSEWHERE.finditer(clean):
         # The few words before it say what does not work.
-        if not _NOT_THE_ITEM_ELSEWHERE.search(_clause_before(clean, match.start())[-30:]):
+        if not _NOT_THE_ITEM_ELSEWHERE.search(clauses.before(match.start(), 30)):
             return True
     return False
 
@@ -682,10 +698,11 @@ _NEGATED_WISH_AFTER = _compile(phrasebook.WISH_NEGATORS_AFTER)
 
 def _without_negated_wishes(clean: str) -> str:
     kept = _NEGATED_WISH.sub(" ", clean)
+    clauses = _Clauses(kept)
     parts = []
     pos = 0
     for match in _NEGATED_WISH_AFTER.finditer(kept):
-        start = max(pos, match.start() - len(_clause_before(kept, match.start())))
+        start = max(pos, clauses.start(match.start()))
         parts.append(kept[pos:start])
         pos = match.end()
     parts.append(kept[pos:])
