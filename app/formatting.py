@@ -24,16 +24,23 @@ ELLIPSIS = "\u2026"
 #: The English sign-off; each language has its own (``app.wording``).
 EMAIL_SIGN_OFF = wording("en").sign_off
 
-# A greeting opening the text: "Hello,", "Hi there!", "Dear Jane Smith,", "Good morning:".
+# A greeting opening the text: "Hello,", "Hi there!", "Dear Jane Smith,", "Good morning:",
+# and the same in the other languages of app.language ("Hola,", "Guten Tag,", "您好").
 _GREETING = re.compile(
-    r"^\s*(?i:hi|hello|hey|dear|greetings|good\s+(?:morning|afternoon|evening))"
+    r"^\s*(?i:hi|hello|hey|dear|greetings|good\s+(?:morning|afternoon|evening)|hola"
+    r"|buen[oa]s(?:\s+(?:d[ií]as|tardes|noches))?|estimad[oa]|ol[áa]|oi|prezad[oa]|bom\s+dia"
+    r"|boa\s+(?:tarde|noite)|hallo|guten\s+(?:tag|morgen|abend)|liebe[rs]?"
+    r"|sehr\s+geehrte[rs]?|bonjour|bonsoir|salut|ch[eè]re?|您好|你好|こんにちは)"
     r"(?:\s+(?:(?i:there|all|everyone|again|valued|customer)|[A-Z][\w'.-]*)){0,3}"
-    r"\s*(?:[,!.:;]|\s[-\u2013\u2014]|\n)\s*"
+    r"\s*(?:[,!.:;\uff0c\uff01\uff1a\u3001\u3002]|\s[-\u2013\u2014]|\n)\s*"
 )
 # A sign-off closing the text, after a sentence or on its own line, and the name under it.
 _SIGN_OFF = re.compile(
-    r"(?:^|(?<=[.!?\n]))\s*(?i:(?:kind|best|warm|warmest|many)\s+regards|regards"
-    r"|best\s+wishes|sincerely|yours\s+(?:truly|sincerely)|cheers)\b[^.!?]{0,60}[.!]?\s*$"
+    r"(?:^|(?<=[.!?\n\u3002\uff01\uff1f]))\s*(?i:(?:kind|best|warm|warmest|many)\s+regards"
+    r"|regards|best\s+wishes|sincerely|yours\s+(?:truly|sincerely)|cheers"
+    r"|saludos(?:\s+cordiales)?|un\s+saludo|atentamente|cordialement|bien\s+[àa]\s+vous"
+    r"|(?:mit\s+freundlichen|viele|liebe|beste)\s+gr(?:ü|ue)(?:ß|ss)en?|atenciosamente"
+    r"|abra[çc]os|此致|よろしくお願い(?:いた)?します)\b[^.!?]{0,60}[.!]?\s*$"
 )
 # Where a sentence ends: its punctuation, any closing quotes or brackets, then a space;
 # Chinese and Japanese full stops need no space after them.

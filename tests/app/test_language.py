@@ -264,3 +264,32 @@ def test_chat_counts_chinese_and_japanese_sentences() -> None:
     assert format_answer(japanese, channel="chat", customer_name=None, language="ja") == (
         "ご注文は発送済みです。明日届く予定です。"
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "kept"),
+    [
+        (
+            "Hola Ana, su pedido llegará mañana. Saludos cordiales",
+            "es",
+            "Su pedido llegará mañana.",
+        ),
+        ("Olá, o pedido chegou? Atenciosamente", "pt", "O pedido chegou?"),
+        (
+            "Guten Tag, Ihr Paket ist unterwegs. Mit freundlichen Grüßen",
+            "de",
+            "Ihr Paket ist unterwegs.",
+        ),
+        ("Bonjour, votre colis arrive demain. Cordialement", "fr", "Votre colis arrive demain."),
+        ("您好，您的订单已发货。此致", "zh", "您的订单已发货。"),
+        (
+            "こんにちは。ご注文は発送済みです。よろしくお願いいたします。",
+            "ja",
+            "ご注文は発送済みです。",
+        ),
+    ],
+)
+def test_the_models_own_greeting_and_sign_off_are_dropped(
+    text: str, language: str, kept: str
+) -> None:
+    assert format_answer(text, channel="chat", customer_name=None, language=language) == kept
