@@ -526,7 +526,7 @@ _STRONG_SOURCES: dict[str, tuple[str, ...]] = {
     "refund": (
         # "Refund it to <card>" says where money goes rather than asking for it: a weak cue.
         r"\brefund(?:s|ed|ing)?\b(?!\s+(?:it|this|that|the\s+money)\s+(?:to|on)\b)",
-        r"\bmoney\s+back\b|\breimburs\w*|\bcharge\s*-?\s*back\b",
+        r"\bmoney\s+back\b|\breimburs\w*|\bcharge\s*-?\s*back\b|\b(?:my|the)\s+money\b",
         r"\bcharged\s+(?:me\s+)?(?:\w+\s+)?twice\b|\bdouble[\s-]charged\b|\bover-?charged\b",
     ),
     "order_status": (
@@ -537,8 +537,9 @@ _STRONG_SOURCES: dict[str, tuple[str, ...]] = {
         rf"\b(?:has|have|is|was|did|are)\b{_WORDS}{{0,8}}?\s+(?:shipped|dispatched"
         r"|been\s+(?:sent|shipped|dispatched|posted)|left\s+the\s+warehouse)\b",
         rf"\bwhen\b{_WORDS}{{0,10}}?\s+(?:will|would|should|is|does|do|can)\b{_WORDS}{{0,10}}?"
-        r"\s+(?:arrive|be\s+(?:delivered|here|dispatched|shipped|sent)|get\s+here|turn\s+up"
-        r"|ship|come)\b",
+        r"\s+(?:arrive|arriving|be\s+(?:delivered|here|dispatched|shipped|sent)|get\s+here"
+        r"|turn\s+up|ship|come|coming)\b",
+        r"\b(?:any\s+)?news\s+(?:on|about|of)\s+(?:my|the|our)\b",
         r"\bon\s+(?:its|the|their)\s+way\b|\bout\s+for\s+delivery\b",
         r"\btrack(?:ing)?\b",
         rf"\bplaced\b{_WORDS}{{0,8}}?\s+(?:ago|days|weeks|last)\b",
@@ -554,6 +555,7 @@ _STRONG_SOURCES: dict[str, tuple[str, ...]] = {
         r"(?:to|on|at|internationally|abroad|overseas|outside|worldwide)\b",
         r"\b(?:free|express|standard|next[\s-]day|same[\s-]day|international|overseas|tracked"
         r"|premium|economy|weekend|saturday|sunday)\s+(?:shipping|delivery|postage)\b",
+        r"\bwhat\s+(?:does|do|is|would|will)\s+(?:the\s+)?(?:shipping|delivery|postage)\b",
         r"\b(?:shipping|delivery|postage)\s+(?:costs?|fees?|charges?|prices?|rates?|times?"
         r"|options?|methods?|address|countries|zones?)\b",
         r"\bhow\s+(?:long|much)\s+(?:does|do|is|will|would)\s+(?:it\s+)?(?:\w+\s+)?(?:shipping"
@@ -575,13 +577,14 @@ _STRONG_SOURCES: dict[str, tuple[str, ...]] = {
         r"\blocked\s+out\b|\bmy\s+(?:profile|personal\s+data)\b",
     ),
     "complaint": (
-        r"\b(?:disappoint\w*|unhappy|terrible|awful|horrible|appalling|unacceptable|worst"
+        r"\b(?:disappoint\w*|disgust\w*|unhappy|terrible|awful|horrible|appalling|unacceptable|worst"
         r"|rubbish|useless|ridiculous|disgrace\w*|disgusting|shocking|furious|outrageous"
         r"|angry|rude|incompetent|pathetic|dreadful)\b",
         r"\bnot\s+(?:\w+\s+)?(?:happy|satisfied|pleased|impressed|acceptable|good\s+enough)\b",
         r"\bfed\s+up\b|\bcomplain\w*|\b(?:poor|bad|awful)\s+(?:service|experience|quality)\b",
         r"\bnot\s+as\s+(?:described|advertised|pictured|shown)\b|\bnot\s+what\s+i\s+ordered\b",
-        r"\b(?:second|third|fourth|fifth)\s+time\b",
+        r"\b(?:second|third|fourth|fifth)\s+time\b|\b(?:second|third|fourth|fifth)\s+\w+\s+in\s+a\s+row\b"
+        r"|\b(?:this|it)\s+is\s+a\s+joke\b",
         r"\b(?:nobody|no\s+one|no-one)\s+(?:has\s+)?(?:answered|replied|responded|called"
         r"|got\s+back|bothered|helped)\b",
         r"\bpromised\b|\bnever\s+(?:got|received)\s+(?:a|any|one)\b",

@@ -51,14 +51,14 @@ _STOP_WORDS: dict[Language, frozenset[str]] = {
         "como cuándo cuando muy ya quiero tengo puedo hay lo le yo también porque nada sí "
         "usted ustedes buenas todavía aún hace necesito llegó mí tienen dos veces mismo "
         "alguien favor puede nadie después despues al su te si "
-        "de que la en se me un con para a".split()
+        "de que la en se me un con para a no".split()
     ),
     "pt": frozenset(
         "o os um uma meu minha meus minhas não nao você voce vocês voces é e obrigado "
         "obrigada olá oi quero ainda já ja muito isso isto tenho posso mas eu do da dos das "
         "na ao em foi estou cadê cade pra até pelo pela sem também tambem preciso "
         "chegou tem algum alguém alguem aí ninguém ninguem gostaria hoje quanto acima "
-        "de que se me com por para a".split()
+        "de que se me com por para a como no".split()
     ),
     "de": frozenset(
         "der die das und ist ich nicht mein meine meinen ein eine einen mit bitte danke "
@@ -82,6 +82,15 @@ _LETTERS: dict[str, tuple[Language, ...]] = {
     **dict.fromkeys("ßäöü", ("de",)),
     **dict.fromkeys("èàùîïœë", ("fr",)),
 }
+# Word endings of one language only: "trataram", "devolução"; "devolución".
+_ENDINGS: tuple[tuple[str, Language], ...] = (
+    ("aram", "pt"),
+    ("eram", "pt"),
+    ("ção", "pt"),
+    ("ções", "pt"),
+    ("ción", "es"),
+    ("ciones", "es"),
+)
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 
 
@@ -121,6 +130,9 @@ def detect_language(text: str) -> Language:
     for word in words:
         for language, stop_words in _STOP_WORDS.items():
             if word in stop_words:
+                scores[language] += 1
+        for ending, language in _ENDINGS:
+            if word.endswith(ending):
                 scores[language] += 1
     if not scores:
         return DEFAULT

@@ -58,11 +58,14 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
             r"\b(?:pasa|pasame|pasenme|paseme|comunicame|comuniqueme|comuniquenme|transfiereme"
             r"|transfierame|me\s+(?:pasan|pasas|comunican|comunicas|transfieren|pueden\s+pasar"
             r"|puede\s+pasar))\s+(?:con|a)\s+(?:un|una|el|la|alguien|algun|alguna)\b",
-            r"\bpersona\s+(?:real|de\s+verdad|humana|de\s+carne\s+y\s+hueso)\b",
+            r"\bpersona\s+(?:real|de\s+verdad|humana)\b|\bde\s+carne\s+y\s+hueso\b",
             r"\b(?:un|una|algun|otro)\s+(?:humano|ser\s+humano)\b",
             r"\b(?:agente|asesor|operador)\s+(?:real|humano|de\s+verdad)\b",
             r"\batencion\s+(?:humana|personal|personalizada)\b",
-            r"\b(?:me\s+)?(?:puede|pueden|podria|podrian)\s+atender\s+(?:un|una|alguien|algun)\b",
+            r"\b(?:me\s+)?(?:puede|pueden|podria|podrian)\s+atender\s+(?:un|una|alguien|algun)\b"
+            r"|\bque\s+me\s+atienda\s+(?:un|una|el|la|alguien|algun|una\s+persona)\b",
+            r"\b(?:con|llamar\s+a|pasar\s+con)\s+(?:el|la|su|tu|un|una)\s+(?:jefe|jefa|encargad[oa]"
+            r"|gerente|supervisora?|responsable)\b",
             r"\bque\s+me\s+llame\s+(?:alguien|una\s+persona|un\s+agente|un\s+asesor)\b"
             r"|\b(?:llamenme|llameme|me\s+(?:pueden|puede|podrian|podria)\s+llamar)\b",
         ),
@@ -74,12 +77,16 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
             r"\b(?:me\s+)?(?:passa|passe|transfere|transfira|encaminha|encaminhe)\s+(?:(?:pra|para)"
             r"\s+)?(?:(?:um|uma|o|a)\s+)?(?:atendente|pessoa|humano|agente|operadora?|alguem)\b",
             r"\b(?:atendid[oa])\s+por\s+(?:um|uma|alguem)\b",
+            r"\bcom\s+(?:o|a|seu|sua)\s+(?:gerente|supervisora?|responsavel|chefe)\b",
             r"\b(?:algum|um)\s+(?:humano|ser\s+humano)\b",
             r"\b(?:alguem|voces|voce)\s+(?:pode|podem|poderia|poderiam)\s+me\s+ligar\b"
             r"|\bme\s+(?:liguem|ligue|retornem\s+a\s+ligacao)\b",
         ),
         "fr": (
-            r"\b(?:parler|discuter)\s+(?:a|avec)\s+(?:un|une|quelqu'un|le|la|votre)\b",
+            r"\b(?:parler|discuter)\s+(?:a|au|aux|avec)\s+(?:un|une|quelqu'un|le|la|votre|vos"
+            r"|responsable|superieur|manager|directeur|chef|service\s+client)\b",
+            r"\b(?:veux|voudrais|exige|demande)\s+(?:le|la|un|une|votre)\s+(?:responsable"
+            r"|superieure?|manager)\b",
             r"\bun\s+conseill(?:er|ere)\b|\bune\s+conseillere\b",
             r"\b(?:une?|le|la)\s+(?:vrai|vraie|veritable)\s+(?:humain|personne|conseill(?:er|ere)"
             r"|agent)\b",
@@ -97,7 +104,9 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
             r"\bvorgesetzt(?:en|e|er)\b",
             r"\bzuruckrufen\b|\bruckruf\b",
             r"\bverbinden\s+sie\s+mich\b|\bverbinde\s+mich\b",
-            r"\bmit\s+(?:jemandem|einer\s+person|einem\s+menschen)\s+(?:\w+\s+)?(?:sprechen|reden)\b",
+            r"\bmit\s+(?:jemandem|einer\s+person|einem\s+menschen|(?:ihrem|eurem|dem|einem|deinem)"
+            r"\s+(?:chef|vorgesetzten|manager|verantwortlichen|teamleiter|supervisor))\s+"
+            r"(?:[^\s.,;:!?]+\s+){0,3}?(?:sprechen|reden|verbinden|telefonieren)\b",
         ),
         "nl": (
             r"\b(?:spreken|praten)\s+met\s+(?:een\s+)?(?:medewerker|mens|iemand|persoon)\b"
@@ -116,7 +125,7 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "ja": (
             r"(?:オペレーター?|担当者|担当の方|スタッフ|人間|責任者|上司|店長|係の人|係員|社員"
-            r"|生身の人|(?<![友恋知個他本主犯配])人)(?:さん|様)?(?:と|に|を|へ)?(?:話|はな|代わ|かわ"
+            r"|生身の人|(?<![友恋知個他本主犯配])人)(?:さん|様|の方|の人)?(?:と|に|を|へ)?(?:お|ご)?(?:話|はな|代わ|かわ"
             r"|変わ|替わ|つな|繋|お願い|出し|出せ|呼ん|呼べ|対応して)",
             r"有人(?:対応|チャット|窓口)",
             r"(?:お)?電話(?:を)?(?:ください|下さい|して(?:ほしい|欲しい|ください|下さい)|もらえ"
@@ -132,6 +141,7 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
             r"\bcambiar(?:l[oa]s?)?\s+(?:(?:el|la|los|las|un|una)\s+)?(?:\w+\s+)?por\s+(?:un|una"
             r"|otr[oa]|la|el)\b",
             r"\bcambio\s+de\s+talla\b|\bmandar(?:l[oa]s?)?\s+de\s+vuelta\b",
+            r"\b(?:lo|la|los|las)\s+devuelvo\b|\bcomo\s+(?:se\s+)?devuelv[oe]\b",
         ),
         "pt": (
             r"\bdevolver\b(?!\s+(?:o\s+|meu\s+)?dinheiro)|\bdevolve-l[oa]s?\b",
@@ -140,7 +150,7 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "fr": (
             r"\b(?:retourner|renvoyer|retour|echanger|echange)\b",
-            r"\b(?:le|la|les)\s+rendre\b",
+            r"\b(?:le|la|les)\s+rendre\b|\b(?:le|la|les)\s+renvoie\b",
         ),
         "de": (
             r"\b(?:zuruckschicken|zurucksenden|zuruckgeben|rucksendung|ruckgabe|retoure"
@@ -148,7 +158,9 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "nl": (r"\b(?:retourneren|terugsturen|ruilen)\b",),
         "zh": (
-            r"退货|退貨|退回|退掉|退换|退換|七天无理由",
+            # Not 钱退回来: money coming back is a refund.
+            # Nor 退货已经签收 (the return was received): that asks about the refund.
+            r"(?<!已经)(?<!已)退货(?!已)|退貨|退回(?!来|來)|退掉|退换|退換|七天无理由",
             r"(?:能|可以|可不可以|能不能|想|要|申请|申請|怎么|怎麼|如何)退(?!款|钱|錢|费|費|订|訂)",
             r"(?<!已经)(?<!已)寄回(?!去了)",
             r"换(?:货|一(?:个|件|双|条|下)|个|成|大|小)|換(?:貨|一)|更换|更換",
@@ -161,32 +173,34 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
         "es": (
             r"\breembols\w*|\breintegr\w*",
             r"\b(?:devuelvan|devuelva|devolver|devolverme|regresen|regresar)\s+(?:el|mi)\s+dinero\b"
-            r"|\bmi\s+dinero\b",
+            r"|\b(?:mi|el)\s+dinero\b|\b(?:mi|la)\s+plata\b",
             r"\bcobr(?:aron|ado|o|ais)\s+(?:\w+\s+)?(?:dos\s+veces|doble)\b|\bcobro\s+doble\b"
             r"|\bdoble\s+cobro\b",
         ),
         "pt": (
             r"\breembols\w*|\bestorn\w*",
-            r"\bdinheiro\s+de\s+volta\b|\b(?:devolvam|devolver|devolva)\s+(?:o\s+|meu\s+)?dinheiro\b",
+            r"\bdinheiro\s+de\s+volta\b|\b(?:devolvam|devolver|devolva)\s+(?:o\s+|meu\s+)?dinheiro\b"
+            r"|\b(?:o|meu)\s+dinheiro\b",
             r"\bcobrad[oa]s?\s+(?:\w+\s+)?(?:duas\s+vezes|em\s+dobro)\b|\bcobraram\s+(?:\w+\s+)?"
             r"(?:duas\s+vezes|em\s+dobro)\b|\bcobranca\s+(?:duplicada|em\s+dobro)\b",
         ),
         "fr": (
             r"\brembours\w*",
-            r"\bmon\s+argent\b|\bmon\s+avoir\b",
+            r"\bmon\s+argent\b|\bmon\s+avoir\b|\bl'argent\b",
+            r"\b(?:rien|pas)\s+(?:\w+\s+)?sur\s+(?:ma|mon)\s+(?:carte|compte)\b",
             r"\b(?:debite|preleve|facture)e?s?\s+(?:\w+\s+)?deux\s+fois\b",
         ),
         "de": (
-            r"\b(?:ruckerstattung|erstattung|erstatten|erstattet|ruckzahlung|gutschrift)\b",
-            r"\bgeld\s+zuruck\b",
+            r"\b(?:ruck|zuruck)?erstatt(?:ung|en|et)\b|\b(?:ruckzahlung|gutschrift)\b",
+            r"\bgeld\s+zuruck\b|\b(?:das|mein|meinem|mein)\s+geld\b",
             r"\b(?:doppelt|zweimal)\s+(?:abgebucht|berechnet|belastet|bezahlt|abgezogen)\b",
         ),
         "nl": (r"\b(?:terugbetaling|geld\s+terug|terugstorting)\b",),
         "zh": (
-            r"退款|退钱|退錢|退费|退費|返款|返还|返還|退给我|退給我",
+            r"退款|退钱|退錢|退费|退費|返款|返还|返還|退给我|退給我|钱[^,.!?\u3001\u3002]{0,6}退",
             r"(?:扣|收)了(?:我)?(?:两|兩)次|重复(?:扣款|扣费|收费)|重複(?:扣款|收費)|多(?:扣|收)了|差价",
         ),
-        "ja": (r"返金|払い戻|払戻|お金(?:を)?返|二重(?:に)?(?:請求|決済|引き落と)|返還",),
+        "ja": (r"返金|払い戻|払戻|(?:お金|代金)(?:を)?返|二重(?:に)?(?:請求|決済|引き落と)|返還",),
     },
     "order_status": {
         "es": (
@@ -197,6 +211,8 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
             r"\bestado\s+de\s+(?:mi|el|la|mis)\s+(?:pedido|orden|compra|envio|paquete)",
             r"\bseguimiento\b|\brastre\w*",
             r"\b(?:ya\s+)?(?:enviaron|mandaron|despacharon|salio)\s+(?:mi|el|la)\b",
+            r"\b(?:sabeis|saben|sabes)\s+algo\s+de\s+(?:mi|el)\b|\bnovedad(?:es)?\s+(?:de|sobre)"
+            r"\s+(?:mi|el)\b",
             r"\bcuando\s+(?:llega|llegara|llegan|me\s+llega|me\s+llegara|recibo|recibire"
             r"|me\s+(?:lo|la)\s+(?:mandan|envian)|envian\s+mi)\b",
         ),
@@ -208,7 +224,7 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
             r"|foi\s+enviad[oa])\b",
             r"\b(?:status|estado|situacao)\s+d[oa]\s+(?:meu\s+|minha\s+)?(?:pedido|encomenda"
             r"|compra|entrega)",
-            r"\brastre\w*",
+            r"\brastre\w*|\bnovidades?\s+(?:d[oa]|sobre\s+[oa])\s+(?:meu|minha)\b",
             r"\b(?:ja\s+)?(?:enviaram|despacharam|mandaram)\s+(?:o\s+|a\s+)?(?:meu|minha)\b",
             r"\bquando\s+(?:o\s+|a\s+)?(?:meu\s+|minha\s+)?(?:pedido\s+|encomenda\s+|compra\s+)?"
             r"(?:vai\s+chegar|chega|sera\s+entregue|vou\s+receber)\b",
@@ -219,7 +235,7 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
             r"\b(?:toujours\s+pas|pas\s+encore|jamais)\s+(?:ete\s+)?(?:arrivee?s?|recue?s?|livree?s?)\b",
             r"\b(?:a\s+ete|est)\s+(?:bien\s+|deja\s+)?(?:expediee?s?|envoyee?s?|partie?s?)\b",
             r"\bquand\b(?:\s+[^\s.!?]+){0,6}?\s+(?:recevoir|arriver|arrivera|livree?|livrer)\b",
-            r"\bsuivi\b",
+            r"\bsuivi\b|\bdes\s+nouvelles\s+de\s+(?:mon|ma|mes)\b",
         ),
         "de": (
             r"\bwo\s+(?:ist|bleibt)\s+mein(?:e)?\s+(?:\w+\s+)?(?:paket|bestellung|lieferung|sendung"
@@ -230,6 +246,7 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
             r"|verschickt|versandt|rausgegangen)\b",
             r"\bwann\s+(?:kommt|kommen|wird|erhalte|bekomme|trifft)\b",
             r"\b(?:sendungsverfolgung|bestellstatus|paketverfolgung)\b",
+            r"\b(?:was\s+)?neues\s+(?:zu|von|uber)\s+(?:meinem|meiner|meinen)\b",
         ),
         "nl": (r"\bwaar\s+(?:is|blijft)\s+mijn\s+(?:bestelling|pakket|pakketje)\b",),
         "zh": (
@@ -246,16 +263,17 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
             r"(?<!コードが)(?<!メールが)(?<!コード)(?<!メール)(?:まだ(?:届|来|着)"
             r"|届(?:きません|かない|いていない|いてない))|来ない|来ません",
             r"発送(?:され|済|しました|した)",
-            r"(?:配送|配達|注文|発送)状況|追跡|問い合わせ番号",
-            r"荷物(?:は|が)?(?:今)?どこ",
+            r"(?:配送|配達|注文|発送|荷物)の?状況|追跡|問い合わせ番号",
+            r"荷物(?:は|が)?(?:今)?どこ|準備中|どうなって(?:い)?ます(?:か)",
         ),
     },
     "shipping": {
         "es": (
             r"\b(?:hacen|haceis|realizan|tienen)\s+envios?\s+(?:a|al|internacional\w*)\b",
-            r"\b(?:envian|mandan|entregan|envias)\s+(?:tambien\s+)?a\s+(?!mi\b)",
+            r"\b(?:envian|enviais|mandan|entregan|envias)\s+(?:tambien\s+)?a\s+(?!mi\b)",
             r"\b(?:costo|coste|precio|gastos|cuanto\s+cuesta|cuanto\s+sale)\s+(?:de\s+)?(?:el\s+)?"
             r"envio\b|\bgastos\s+de\s+envio\b",
+            r"\bcuanto\s+(?:cuesta|sale|vale)\s+(?:mandar|enviar|mandarlo|enviarlo)\b",
             r"\benvio\s+(?:gratis|gratuito|express|urgente|internacional|estandar)\b",
             r"\bcuanto\s+(?:tarda|tardan|demora)\b",
             r"\b(?:direccion|domicilio)\s+de\s+(?:entrega|envio)\b",
@@ -273,12 +291,14 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
             r"\blivraison\s+(?:est\s+)?(?:gratuite|express|offerte|a\s+domicile|internationale)\b",
             r"\bcombien\s+de\s+temps\s+(?:prend|faut-il|met|dure)\b",
             r"\bpoint\s+relais\b|\badresse\s+de\s+livraison\b|\btransporteur\b",
+            r"\bl'envoi\s+(?:vers|en|au|aux|pour|a)\b|\bcombien\s+coute\s+(?:la\s+)?livraison\b",
         ),
         "de": (
             r"\b(?:versand\w*|lieferzeit|lieferkosten|lieferadresse|lieferanschrift|packstation"
             r"|paketshop)\b",
-            r"\b(?:liefert|liefern)\s+(?:ihr|sie)\b",
+            r"\b(?:liefert|liefern|verschickt|verschicken|versendet|schickt)\s+(?:ihr|sie)\b",
             r"\bwie\s+lange\s+dauert\s+(?:die\s+|der\s+)?(?:lieferung|versand|zustellung)\b",
+            r"\bwas\s+kostet\s+(?:die|eine|der)\s+(?:lieferung|zustellung)\b|\blieferung\s+nach\b",
         ),
         "nl": (r"\b(?:verzending|verzendkosten|levertijd|bezorgkosten)\b",),
         "zh": (
@@ -294,6 +314,7 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
             r"(?:に|へ|まで)(?:も)?(?:配送|発送|配達|送|届け)(?:でき|可能|して)",
             r"お届け先|届け先|配送先|送り先|(?:住所|宛先)(?:を|の)?変更",
             r"(?:日時|時間)指定|配送(?:方法|業者|会社)|何日(?:で|くらいで|ぐらいで)?届|置き配",
+            r"(?:への|まで(?:の)?)(?:配送|発送|配達)|(?:配送|発送|配達)(?:は|に)?何日",
         ),
     },
     "account": {
@@ -327,26 +348,28 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
         "es": (
             r"\b(?:pesim[oa]|horrible|fatal|vergonzos[oa]|inaceptable|indignante|lamentable"
             r"|desastre|verguenza|asco|decepcionad[oa]s?|decepcion|enfadad[oa]|hart[oa]"
-            r"|groser[oa]|maleducad[oa]|queja|reclamacion|reclamo|estafa|timo)\b",
+            r"|groser[oa]|maleducad[oa]|queja|reclamacion|reclamo|estafa|timo)\b"
+            r"|\bfalta\s+de\s+respeto\b",
             r"\bnunca\s+mas\b|\b(?:segunda|tercera|cuarta)\s+vez\b",
             r"\bnadie\s+(?:me\s+)?(?:contesta|responde|atiende|ayuda)\b",
         ),
         "pt": (
             r"\b(?:pessim[oa]|horrivel|terrivel|absurdo|inaceitavel|vergonha|decepcionad[oa]s?"
             r"|decepcao|lamentavel|ridicul[oa]|gross[oa]|reclamacao|reclamar|insatisfeit[oa]"
-            r"|porcaria|lixo|palhacada)\b",
+            r"|porcaria|lixo|palhacada)\b|\bfalta\s+de\s+respeito\b",
             r"\b(?:segunda|terceira|quarta)\s+vez\b",
             r"\bninguem\s+(?:me\s+)?(?:responde|atende|ajuda|retorna)\b|\bnao\s+tem\s+nada\s+a\s+ver\b",
         ),
         "fr": (
             r"\b(?:plainte|reclamation|decue?|inacceptable|lamentable|inadmissible|scandaleux"
-            r"|scandale|honteux|honte|decevant|desagreable|insupportable|catastrophique|nul|nulle)\b",
+            r"|scandale|honteu(?:x|se)|honte|decevante?|desagreable|insupportable|catastrophique|nul"
+            r"|nulle)\b",
             r"\b(?:deuxieme|troisieme|quatrieme)\s+fois\b|\bn'importe\s+quoi\b",
             r"\bpersonne\s+ne\s+(?:repond|rappelle|m'aide)\b|\brien\s+a\s+voir\s+avec\b",
         ),
         "de": (
-            r"\b(?:beschwerde|beschweren|enttauscht|unverschamt|frechheit|unmoglich|unzufrieden"
-            r"|unfreundlich|katastrophe|katastrophal|skandal|zumutung)\b",
+            r"\b(?:beschwerde|beschweren|enttauscht|unverschamt\w*|frechheit|unmoglich|unzufrieden"
+            r"|unfreundlich|skandal|zumutung)\b|\bkatastroph\w*|\bkeine\s+antwort\b",
             r"\b(?:zweite|dritte|vierte)\s+mal\b|\bniemand\s+(?:antwortet|meldet|hilft)\b",
         ),
         "nl": (r"\bklacht\b|\bteleurgesteld\b",),
@@ -356,7 +379,8 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
             r"没人(?:理|回)|(?:和|跟)图片(?:完全)?不(?:一样|符)",
         ),
         "ja": (
-            r"最悪|苦情|クレーム|がっかり|ひどい|酷い|ありえない|あり得ない|ふざけ|いい加減に",
+            r"最悪|苦情|クレーム|がっかり|ひど(?:い|すぎ|かった)|酷(?:い|すぎ)|ありえない|あり得ない"
+            r"|ふざけ|いい加減に",
             r"[二三四2-4]回目|態度が(?:悪|ひど)|誰も(?:返事|返信|対応|電話)|写真と(?:全然|全く)?違",
             r"不満|失礼|腹が立",
         ),
@@ -366,25 +390,31 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
             r"\b(?:viene|vienen|hay|tienen|existe)\s+(?:\w+\s+)?en\s+(?:color\s+)?(?:azul|rojo|negro"
             r"|blanco|verde|gris|rosa|amarillo|marron|beige|otro\s+color|otros\s+colores)\b",
             r"\btallas?\b|\bcolor(?:es)?\b|\bgarantia\b|\bstock\b|\bexistencias\b|\bbateria\b",
+            r"\blavavajillas\b|\blavaplatos\b",
             r"\bmaterial\b|\bde\s+que\s+(?:esta|es)\s+hech[oa]\b|\binduccion\b|\bmedidas\b"
             r"|\bdimensiones\b",
+            r"\b(?:trae|traen|incluye|incluyen|incluid[oa]s?|viene\s+con|vienen\s+con)\b",
             r"\b(?:sirve|vale)\s+(?:para|con)\b|\bes\s+de\s+(?:cristal|vidrio|algodon|plastico"
             r"|madera|metal|cuero|lana)\b",
         ),
         "pt": (
             r"\btamanho\b|\bna\s+cor\b|\bcores\b|\bque\s+cor\b|\bgarantia\b|\bestoque\b|\bbateria\b",
-            r"\bmaterial\b|\btecido\b|\binducao\b|\b(?:medidas|dimensoes)\b|\blava-loucas\b",
+            r"\bmaterial\b|\btecido\b|\binducao\b|\b(?:medidas|dimensoes)\b|\blava-?loucas\b",
+            r"\bmaquina\s+de\s+lavar\s+louca\b",
             r"\b(?:funciona|serve)\s+(?:em|para|com|no|na)\b",
+            r"\b(?:vem|vêm|veem)\s+com\b|\bacompanha\b|\binclus[oa]s?\b",
         ),
         "fr": (
             r"\b(?:taille|couleur|garantie|lavable|en\s+stock|autonomie|batterie|matiere)\b",
             r"\bexiste\s+en\b|\ben\s+(?:laine|coton|cuir|bois|verre|plastique|acrylique|lin|soie)\b",
             r"\b(?:de\s+nouveau|a\s+nouveau)\s+disponible\b|\blave-vaisselle\b",
+            r"\b(?:fournie?s?|incluse?s?|livree?s?\s+avec)\b",
         ),
         "de": (
             r"\b(?:grosse|grossen|farbe|farben|garantie|waschbar|auf\s+lager|akku|batterie"
-            r"|material|lieferbar|verfugbar|spulmaschinenfest|induktion\w*)\b",
+            r"|material|lieferbar|verfugbar|induktion\w*)\b|\bspulmaschinen\w*",
             r"\bin\s+(?:grun|rot|blau|schwarz|weiss|grau|gelb|braun|beige|rosa)\b",
+            r"\b(?:dabei|enthalten|inklusive|mitgeliefert)\b",
             r"\baus\s+(?:reiner\s+)?(?:baumwolle|wolle|leder|holz|metall|glas|kunststoff|plastik)\b",
         ),
         "nl": (r"\b(?:maat|kleur|garantie|wasbaar|op\s+voorraad)\b",),
@@ -393,12 +423,14 @@ INTENTS: dict[str, dict[str, tuple[str, ...]]] = {
             r"颜色|顏色|尺码|尺碼|尺寸|码数|保修|质保|保固|材质|材質|面料|成分|纯棉|純棉",
             r"(?:可以|能)(?:用|机洗|水洗|放)|补货|補貨|有货|缺货|现货|電磁爐|电磁炉|洗碗机",
             r"支持[^,.!?\u3001\u3002]{0,8}(?:吗|嗎)|适合|適合|兼容|续航|電池|电池|说明书|怎么用",
+            r"有几(?:档|種|种|款|个颜色|个尺码)|几档",
         ),
         "ja": (
             r"(?:色|カラー|サイズ)(?:違い|展開)?(?:は|が)?(?:あります|ある|あり)|サイズ|素材|保証",
             r"対応して(?:い)?ます(?:か)?|再入荷|在庫|入荷|使えますか|食洗機|洗濯機|洗え",
             r"何色|寸法|重さ|綿|コットン|ウール|バッテリー|電池",
             r"の(?:黒|白|赤|青|グレー|ネイビー)(?:は|って)(?:あります|ある)",
+            r"付いて(?:い)?ます(?:か)?|付属|同梱",
         ),
     },
 }
@@ -514,10 +546,10 @@ OTHERS_BROKE_IT: tuple[str, ...] = (
     r"\b(?:frere|soeur|sœur|fils|fille|chien|chat|ami|amie|mari|femme|copain|copine|mere|pere|il"
     r"|elle)\s+(?:\w+\s+){0,2}?(?:a|avait)\s+(?:\w+\s+)?(?:casse|abime|brise|endommage)\b",
     r"\b(?:bruder|schwester|sohn|tochter|kind|hund|katze|freund|freundin|mann|frau|mutter|vater"
-    r"|er|sie)\s+hat\s+(?:[^\s.,;:!?]+\s+){0,4}?(?:kaputt\s*gemacht|zerbrochen|beschadigt"
+    r"|er|sie)\s+hat\s+(?:[^\s.,;:!?]+\s+){0,8}?(?:kaputt\s*gemacht|zerbrochen|beschadigt"
     r"|zerstort)\b",
     r"(?:弟弟|哥哥|姐姐|妹妹|儿子|兒子|女儿|女兒|孩子|小孩|朋友|老公|老婆|男朋友|女朋友|狗|猫|貓|他|她)"
-    r"(?:不小心)?把",
+    r"[^,.!?\u3001\u3002]{0,3}把",
 )
 # What "does not work" may be said of without the item being damaged.
 NOT_THE_ITEM: tuple[str, ...] = (
