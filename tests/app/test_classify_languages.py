@@ -286,7 +286,8 @@ def test_any_text_gets_a_language(text: str) -> None:
     [
         "不想", "不要人", "人工智", "退", "必要", "話したくない", "壊れ", "到哪", "快递在", "发到",
         "no quiero ", "no ", "devolver ", "nao ", "je ne veux pas ", "brauche nicht ", "kaputt ",
-        "mi hermano ", "hablar con ", "a ", "é", "、", "。",
+        "mi hermano ", "hablar con ", "a ", "é", "、", "。", "bruder hat ", "quand ", "钱", "有",
+        "支持", "donde esta mi ", "弟弟", "人", "担当の方", "pas de ",
     ],
 )  # fmt: skip
 def test_hostile_repetition_is_read_in_linear_time(unit: str) -> None:
