@@ -22,6 +22,7 @@ from collections.abc import (
     Hashable,
     Iterable,
     Mapping,
+    Sequence,
 )
 from typing import Any, Protocol, cast
 
@@ -246,6 +247,22 @@ class UndeliveredRecords(SkippedOffsets):
     """
 
     reads = 2
+
+
+def dropped_records(
+    batch: Mapping[Any, Sequence[Any]], handed: Mapping[Any, int]
+) -> dict[Any, int]:
+    """Per partition of a fetched ``batch`` (partition -> records, each with an
+    ``offset``), the first offset not handed on, when records were left over:
+    ``handed`` gives, per partition, the offset after the last record handed on."""
+    dropped = {}
+    for tp, records in batch.items():
+        if not records:
+            continue
+        first = handed.get(tp, records[0].offset)
+        if records[-1].offset >= first:
+            dropped[tp] = first
+    return dropped
 
 
 def skip_heads(

@@ -23,7 +23,13 @@ from mode import Service
 from mode.utils.futures import maybe_async
 
 from app import kafka_codec, kafka_fetch
-from app.acks import CommitPoints, SkippedOffsets, UndeliveredRecords, skip_heads
+from app.acks import (
+    CommitPoints,
+    SkippedOffsets,
+    UndeliveredRecords,
+    dropped_records,
+    skip_heads,
+)
 from app.errors import ConfigurationError
 from app.logs import FlowdeskWorker
 from app.metrics import SKIPPED_OFFSETS
@@ -211,6 +217,12 @@ class _Consumer(aiokafka_driver.Consumer):
         self._delivered: dict[TP, int] = {}
         #: complete ``getmany`` batches delivered
         self._reads = 0
+        #: the batch ``getmany`` is delivering, the generation it was fetched in, and the
+        #: seeks to committed offsets before it (``dropped_records``)
+        self._batch: Mapping[TP, list[Any]] = {}
+        self._batch_generation = 0
+        self._batch_seeks = 0
+        self._seeks = 0
 
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
         in_thread = getattr(self.app, "consumer_thread", True)
@@ -270,15 +282,61 @@ class _Consumer(aiokafka_driver.Consumer):
         acked: bool = super().ack(message)
         return acked
 
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:  # noqa: ASYNC109 (Faust's)
+        records, active = await super()._wait_next_records(timeout)
+        self._batch = records or {}
+        self._batch_generation = self.app.consumer_generation_id
+        self._batch_seeks = self._seeks
+        return records, active
+
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # noqa: ASYNC109 (Faust's)
+        handed: dict[TP, int] = {}
         async for tp, message in super().getmany(timeout):
-            self._delivered[tp] = message.offset + 1
+            self._delivered[tp] = handed[tp] = message.offset + 1
             done = self._points.finished.get(tp)
             if done and message.offset in done:
                 # Read again after a skip: only the skipped records go to the agents.
                 continue
             yield tp, message
         self._reads += 1
+        await self._read_dropped_again(handed)
+
+    async def _read_dropped_again(self, handed: Mapping[TP, int]) -> None:
+        """Read again, at once, the records of the batch just delivered that Faust's
+        ``getmany`` dropped (``app.acks.dropped_records``); aiokafka counts them
+        consumed, and otherwise only ``UndeliveredRecords`` finds them, seconds later."""
+        batch, self._batch = self._batch, {}
+        dropped = dropped_records(batch, handed)
+        if not dropped:
+            return
+        if (
+            self.app.rebalancing
+            or self.app.consumer_generation_id != self._batch_generation
+            or self._seeks != self._batch_seeks
+        ):
+            # The assignment changed: the partitions are read from their committed
+            # offsets again, which are below anything not delivered.
+            self.log.info("records dropped in a rebalance: %s", dropped)
+            return
+        consumer = getattr(self._thread, "_consumer", None)
+        assigned = self.assignment()
+        for tp, first in dropped.items():
+            start = max(first, self._points.bases.get(tp, first))
+            position = position_or_none(consumer, tp) if consumer is not None else None
+            if tp not in assigned or position is None or position <= start:
+                continue
+            self.log.warning(
+                "offsets %d to %d of %s were fetched and dropped before its agent saw "
+                "them (flow %s); reading them again from %d",
+                start,
+                position - 1,
+                tp,
+                "active" if self.flow_active else "stopped",
+                start,
+            )
+            SKIPPED_OFFSETS.labels(topic=tp.topic).inc(position - start)
+            await self.seek_wait({tp: start})
+            self._delivered[tp] = start
 
     def _new_offset(self, tp: TP) -> int | None:
         gaps = self._gap.get(tp)
@@ -325,6 +383,7 @@ class _Consumer(aiokafka_driver.Consumer):
             else:
                 self._points.rebase(tp, base)
         self._points.retain(acking)
+        self._seeks += 1
         self._read_again_from.clear()
         self._delivered = {cast(TP, tp): base for tp, base in self._points.bases.items()}
 

@@ -7,6 +7,8 @@ import random
 from dataclasses import dataclass
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.acks import (
     CommitPoints,
@@ -14,6 +16,7 @@ from app.acks import (
     SkippedOffsets,
     UndeliveredRecords,
     acked_when_done,
+    dropped_records,
     skip_heads,
 )
 
@@ -302,3 +305,33 @@ async def test_an_event_whose_body_is_cancelled_is_not_acked() -> None:
         await task
     await asyncio.sleep(0)  # the closed generator's finaliser runs
     assert stream.acked == ["a"]
+
+
+def test_the_records_of_a_batch_not_handed_on_are_found() -> None:
+    batch = {
+        "a": [Message("a", n) for n in (5, 6, 7)],
+        "b": [Message("b", n) for n in (0, 1)],
+        "c": [Message("c", 9)],
+        "d": [],
+    }
+    # a: handed up to 6 (7 dropped); b: all handed; c: none handed.
+    assert dropped_records(batch, {"a": 7, "b": 2}) == {"a": 7, "c": 9}
+    assert dropped_records(batch, {"a": 8, "b": 2, "c": 10}) == {}
+
+
+@given(
+    offsets=st.lists(st.integers(0, 1000), min_size=1, max_size=30, unique=True),
+    handed=st.integers(0, 30),
+)
+def test_dropped_records_start_at_the_first_record_not_handed_on(
+    offsets: list[int], handed: int
+) -> None:
+    records = [Message("t", n) for n in sorted(offsets)]
+    handed = min(handed, len(records))
+    upto = {"t": records[handed - 1].offset + 1} if handed else {}
+    dropped = dropped_records({"t": records}, upto)
+    if handed == len(records):
+        assert dropped == {}
+    else:
+        assert dropped == {"t": upto.get("t", records[0].offset)}
+        assert dropped["t"] <= records[handed].offset
