@@ -335,8 +335,7 @@ class _Consumer(aiokafka_driver.Consumer):
                 start,
             )
             SKIPPED_OFFSETS.labels(topic=tp.topic).inc(position - start)
-            await self.seek_wait({tp: start})
-            self._delivered[tp] = start
+            await self._read_again(tp, start)
 
     def _new_offset(self, tp: TP) -> int | None:
         gaps = self._gap.get(tp)
@@ -356,8 +355,27 @@ class _Consumer(aiokafka_driver.Consumer):
         if any(topic.compacting and tp.topic in topic.topics for topic in self.app.topics):
             await super()._add_gap(tp, offset_from, offset_to)
 
+    async def _read_again(self, tp: TP, offset: int) -> None:
+        """Seek ``tp`` back to ``offset``, so that its records from there are delivered
+        again (the finished ones are dropped in ``getmany``)."""
+        # In the consumer's own thread, where aiokafka's fetcher runs.
+        await self.seek_wait({tp: offset})
+        self._forget_read_offsets({tp: offset})
+        self._delivered[tp] = offset
+
+    def _forget_read_offsets(self, offsets: Mapping[TP, int | None]) -> None:
+        """Faust's fetcher loop drops every record below the last offset it delivered
+        of a partition (``Consumer._read_offset``), which only its own ``seek`` resets:
+        records read again after a seek to an earlier offset were all dropped, and
+        taken for not in the log. This resets it as that ``seek`` does."""
+        for tp, offset in offsets.items():
+            self._read_offset[tp] = offset if offset else None
+
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed: Mapping[TP, int] = await super().seek_to_committed()
+        # Records delivered before the seek (while the tables recovered, say) and
+        # skipped by the streams are delivered again from the committed offset.
+        self._forget_read_offsets(committed)
         await self._rebase(committed)
         return committed
 
@@ -424,9 +442,7 @@ class _Consumer(aiokafka_driver.Consumer):
             )
             SKIPPED_OFFSETS.labels(topic=stalled.topic).inc(first_done - committed)
             self._read_again_from[stalled] = committed
-            # In the consumer's own thread, where aiokafka's fetcher runs.
-            await self.seek_wait({stalled: committed})
-            self._delivered[stalled] = committed
+            await self._read_again(stalled, committed)
         await self._read_undelivered_again()
 
     async def _read_undelivered_again(self) -> None:
@@ -458,8 +474,7 @@ class _Consumer(aiokafka_driver.Consumer):
                 start,
             )
             SKIPPED_OFFSETS.labels(topic=tp.topic).inc(position - start)
-            await self.seek_wait({tp: start})
-            self._delivered[tp] = start
+            await self._read_again(tp, start)
 
 
 class _Transport(aiokafka_driver.Transport):
