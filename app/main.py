@@ -28,6 +28,7 @@ from app.acks import (
     SkippedOffsets,
     UndeliveredRecords,
     dropped_records,
+    read_again_action,
     skip_heads,
 )
 from app.errors import ConfigurationError
@@ -170,6 +171,12 @@ def position_or_none(consumer: AIOKafkaConsumer, tp: TP) -> int | None:
 #: the partition is read again from that offset (``app.acks.SkippedOffsets``), s.
 SKIPPED_OFFSETS_AFTER = 10.0
 
+#: How long finished offsets past a committed offset that does not move may last before
+#: it is read again, s. Every agent finishes a partition's events in offset order, so
+#: such a gap is a skip as soon as it is seen; the wait only spares a seek for a gap that
+#: closes by itself. Offsets read again get ``SKIPPED_OFFSETS_AFTER`` to arrive.
+SKIPPED_GAP_AFTER = 2.0
+
 
 def apply_paused(consumer: AIOKafkaConsumer, paused: Set[TP]) -> None:
     """Make aiokafka fetch none of ``paused`` and every other assigned partition.
@@ -208,9 +215,11 @@ class _Consumer(aiokafka_driver.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._points = CommitPoints()
-        self._skipped = SkippedOffsets(after=SKIPPED_OFFSETS_AFTER)
-        #: partition -> the offset it was last read again from
-        self._read_again_from: dict[TP, int] = {}
+        #: gaps before finished offsets, and tails below the high-water mark
+        self._skipped = SkippedOffsets(after=SKIPPED_GAP_AFTER)
+        self._skipped_tails = SkippedOffsets(after=SKIPPED_OFFSETS_AFTER)
+        #: partition -> the offset it was last read again from, and when (monotonic)
+        self._read_again_from: dict[TP, tuple[int, float]] = {}
         self._undelivered = UndeliveredRecords(after=SKIPPED_OFFSETS_AFTER)
         #: partition -> the offset after the last record ``getmany`` delivered, or the
         #: offset it is read from
@@ -417,11 +426,24 @@ class _Consumer(aiokafka_driver.Consumer):
             busy={message.tp.topic for message in list(self._unacked_messages)},
             highwater=partial(highwater_or_none, self),
         )
-        for partition, committed, first_done in self._skipped.check(heads, now=time.monotonic()):
+        # A tail below the high-water mark may still be on its way to the agents, a gap
+        # before finished offsets cannot be (``SKIPPED_GAP_AFTER``).
+        gaps = {tp: head for tp, head in heads.items() if self._points.finished.get(tp)}
+        tails = {tp: head for tp, head in heads.items() if tp not in gaps}
+        now = time.monotonic()
+        stalls = self._skipped.check(gaps, now=now) + self._skipped_tails.check(tails, now=now)
+        for partition, committed, first_done in stalls:
             stalled = cast(TP, partition)
-            if self._read_again_from.get(stalled) == committed and self._points.finished.get(
-                stalled
-            ):
+            action = read_again_action(
+                committed=committed,
+                finished=bool(self._points.finished.get(stalled)),
+                again=self._read_again_from.get(stalled),
+                now=now,
+                settle=SKIPPED_OFFSETS_AFTER,
+            )
+            if action == "wait":
+                continue
+            if action == "fill":
                 # Read again, and still missing: not in the log (transaction markers).
                 self.log.warning(
                     "offsets %d to %d of %s are still missing after reading them again; "
@@ -441,7 +463,7 @@ class _Consumer(aiokafka_driver.Consumer):
                 committed,
             )
             SKIPPED_OFFSETS.labels(topic=stalled.topic).inc(first_done - committed)
-            self._read_again_from[stalled] = committed
+            self._read_again_from[stalled] = (committed, now)
             await self._read_again(stalled, committed)
         await self._read_undelivered_again()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 from hypothesis import given
@@ -17,6 +18,7 @@ from app.acks import (
     UndeliveredRecords,
     acked_when_done,
     dropped_records,
+    read_again_action,
     skip_heads,
 )
 
@@ -335,3 +337,18 @@ def test_dropped_records_start_at_the_first_record_not_handed_on(
     else:
         assert dropped == {"t": upto.get("t", records[0].offset)}
         assert dropped["t"] <= records[handed].offset
+
+
+def test_a_stalled_partition_is_read_again_then_given_time_then_committed_past() -> None:
+    decide = partial(read_again_action, settle=10.0)
+    # Seen for the first time: read it again.
+    assert decide(committed=40, finished=True, again=None, now=100.0) == "read"
+    # Read again 3 s ago: what it reads is still arriving, whatever the committed offset.
+    assert decide(committed=40, finished=True, again=(40, 97.0), now=100.0) == "wait"
+    assert decide(committed=44, finished=True, again=(40, 97.0), now=100.0) == "wait"
+    # 10 s later, the same gap before finished offsets: not in the log.
+    assert decide(committed=40, finished=True, again=(40, 90.0), now=100.0) == "fill"
+    # Part of it arrived: the rest is read again.
+    assert decide(committed=44, finished=True, again=(40, 90.0), now=100.0) == "read"
+    # A tail (nothing finished past it) is never committed past, only read again.
+    assert decide(committed=40, finished=False, again=(40, 80.0), now=100.0) == "read"
