@@ -374,17 +374,16 @@ class _Consumer(aiokafka_driver.Consumer):
 
     def _forget_read_offsets(self, offsets: Mapping[TP, int | None]) -> None:
         """Faust's fetcher loop drops every record below the last offset it delivered
-        of a partition (``Consumer._read_offset``), which only its own ``seek`` resets:
-        records read again after a seek to an earlier offset were all dropped, and
-        taken for not in the log. This resets it as that ``seek`` does."""
+        of a partition (``Consumer._read_offset``), which only its own ``seek`` and
+        ``perform_seek`` reset, not ``seek_wait``: records read again after a seek to an
+        earlier offset were all dropped, and taken for not in the log. This resets it
+        as ``seek`` does."""
         for tp, offset in offsets.items():
             self._read_offset[tp] = offset if offset else None
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
+        # Faust's ``perform_seek``, which calls this, resets the read offsets itself.
         committed: Mapping[TP, int] = await super().seek_to_committed()
-        # Records delivered before the seek (while the tables recovered, say) and
-        # skipped by the streams are delivered again from the committed offset.
-        self._forget_read_offsets(committed)
         await self._rebase(committed)
         return committed
 
