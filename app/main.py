@@ -232,6 +232,9 @@ class _Consumer(aiokafka_driver.Consumer):
         self._batch_generation = 0
         self._batch_seeks = 0
         self._seeks = 0
+        #: partition -> how often it was read again; and as it was when the batch came
+        self._rereads: dict[TP, int] = {}
+        self._batch_rereads: dict[TP, int] = {}
 
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
         in_thread = getattr(self.app, "consumer_thread", True)
@@ -296,16 +299,28 @@ class _Consumer(aiokafka_driver.Consumer):
         self._batch = records or {}
         self._batch_generation = self.app.consumer_generation_id
         self._batch_seeks = self._seeks
+        self._batch_rereads = dict(self._rereads)
         return records, active
 
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # noqa: ASYNC109 (Faust's)
         handed: dict[TP, int] = {}
         async for tp, message in super().getmany(timeout):
+            if self._rereads.get(tp, 0) != self._batch_rereads.get(tp, 0):
+                # Fetched before the partition was read again from an earlier offset:
+                # it comes again, and delivered now it would move Faust's read offset
+                # past what is read again, which Faust would then drop.
+                continue
             self._delivered[tp] = handed[tp] = message.offset + 1
             done = self._points.finished.get(tp)
             if done and message.offset in done:
                 # Read again after a skip: only the skipped records go to the agents.
                 continue
+            if tp in self._rereads:
+                # A record delivered while the seek back was made (one Faust's fetcher
+                # loop was handing over) may have moved the read offset past again.
+                read = self._read_offset.get(tp)
+                if read is not None and message.offset < read:
+                    self._read_offset[tp] = message.offset
             yield tp, message
         self._reads += 1
         await self._read_dropped_again(handed)
@@ -330,6 +345,8 @@ class _Consumer(aiokafka_driver.Consumer):
         consumer = getattr(self._thread, "_consumer", None)
         assigned = self.assignment()
         for tp, first in dropped.items():
+            if self._rereads.get(tp, 0) != self._batch_rereads.get(tp, 0):
+                continue  # read again since: left out on purpose
             start = max(first, self._points.bases.get(tp, first))
             position = position_or_none(consumer, tp) if consumer is not None else None
             if tp not in assigned or position is None or position <= start:
@@ -367,6 +384,7 @@ class _Consumer(aiokafka_driver.Consumer):
     async def _read_again(self, tp: TP, offset: int) -> None:
         """Seek ``tp`` back to ``offset``, so that its records from there are delivered
         again (the finished ones are dropped in ``getmany``)."""
+        self._rereads[tp] = self._rereads.get(tp, 0) + 1
         # In the consumer's own thread, where aiokafka's fetcher runs.
         await self.seek_wait({tp: offset})
         self._forget_read_offsets({tp: offset})
