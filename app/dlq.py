@@ -12,6 +12,7 @@ from typing import Any
 
 from faust.types import EventT
 
+from app.dlq_once import ledger, once_per_source
 from app.errors import FlowdeskError, InputError
 from app.metrics import DEAD_LETTERS
 from app.status import RECENT
@@ -89,6 +90,7 @@ async def dead_letter(event: EventT, error: BaseException) -> None:
     )
 
 
+@once_per_source(ledger)
 async def send_dead_letter(
     *, key: bytes | None, value: bytes, error: BaseException, source: tuple[str, int, int]
 ) -> None:
