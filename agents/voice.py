@@ -28,6 +28,7 @@ from app.logs import key_text, log_context
 from app.main import app
 from app.metrics import EVENTS
 from app.settings import get_settings
+from app.sizes import check_record, check_table_value
 from app.topics import queries_topic, voice_topic
 from app.voice import (
     StoredSegment,
@@ -42,6 +43,8 @@ from app.wire import query_codec
 from tables.voice import voice_calls
 
 settings = get_settings()
+#: The largest record a worker sends (``app.sizes``).
+LIMIT = settings.producer_max_request_size
 
 TICK_HEADER = "flowdesk.tick"
 TIMEOUT_MS = round(settings.voice_call_timeout * 1000)
@@ -78,7 +81,11 @@ async def assemble_voice(stream: StreamT) -> None:
 
 
 def _store(call: VoiceCall, partition: int) -> None:
-    voice_calls[call.call_id.encode()] = {"partition": partition, "call": call.to_dict()}
+    """Write the call to the table; ``TooLarge`` when it would not fit in a changelog record."""
+    key = call.call_id.encode()
+    value = {"partition": partition, "call": call.to_dict()}
+    check_table_value(voice_calls, key, value, limit=LIMIT, what="the call")
+    voice_calls[key] = value
 
 
 async def on_segment(event: EventT, arrived_ms: int) -> None:
@@ -131,10 +138,12 @@ async def answer(call: VoiceCall, utterance: Utterance, *, completed_ms: int) ->
             source=first.source,
             max_chars=settings.max_text_chars,
         )
+        key, value = query.customer_id.encode(), query_codec.encode(query)
+        check_record(key, value, limit=LIMIT, what="the call's query")
     except InputError as exc:
         await _dead_letter_segments(stored_segments(call), exc)
         return
-    await queries_topic.send(key=query.customer_id.encode(), value=query_codec.encode(query))
+    await queries_topic.send(key=key, value=value)
     EVENTS.labels(stage="ingest", result="voice").inc()
 
 
