@@ -21,7 +21,7 @@ from app.logs import key_text, log_context
 from app.main import app
 from app.metrics import EVENTS
 from app.settings import get_settings
-from app.sizes import check_record, check_table_value, check_whole
+from app.sizes import check_ids, check_record, check_table_value, check_whole
 from app.topics import CUSTOMERS, ORDERS, crm_topic, customers_topic, orders_topic
 from tables.crm import customers, orders
 
@@ -38,6 +38,8 @@ async def _rekey(stream: StreamT, parse: Parser) -> None:
         try:
             check_whole(message.key, message.value, limit=LIMIT)
             record = parse(message.value)
+            order_id = record.order_id if isinstance(record, Order) else None
+            check_ids(customer_id=record.customer_id, order_id=order_id)
             with log_context(customer_id=record.customer_id):
                 key = record.customer_id.encode()
                 headers = source_headers(

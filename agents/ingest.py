@@ -21,7 +21,7 @@ from app.main import app
 from app.metrics import EVENTS
 from app.records import Query
 from app.settings import get_settings
-from app.sizes import check_record, check_whole
+from app.sizes import check_ids, check_record, check_whole
 from app.topics import (
     chat_inbound_topic,
     email_inbound_topic,
@@ -56,6 +56,11 @@ async def _ingest(stream: StreamT, parse: Parser, channel: str) -> None:
                 arrived_ms=arrived_ms(event),
                 max_chars=settings.max_text_chars,
             )
+            check_ids(
+                message_id=query.query_id,
+                customer_id=query.customer_id,
+                session_id=query.session_id,
+            )
             with log_context(query_id=query.query_id, customer_id=query.customer_id):
                 key, value = query.customer_id.encode(), query_codec.encode(query)
                 check_record(key, value, limit=LIMIT, what="its query")
@@ -84,6 +89,7 @@ async def ingest_voice(stream: StreamT) -> None:
         try:
             check_whole(message.key, message.value, limit=LIMIT)
             segment = parse_voice_segment(message.value)
+            check_ids(call_id=segment.call_id, customer_id=segment.customer_id)
             # A call's query id is its call id (agents.voice).
             with log_context(query_id=segment.call_id, customer_id=segment.customer_id):
                 key = segment.customer_id.encode()

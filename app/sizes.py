@@ -24,7 +24,7 @@ from aiokafka.errors import MessageSizeTooLargeError, RecordListTooLargeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from faust.serializers import codecs
 
-from app.errors import TooLarge
+from app.errors import TooLarge, ValidationError
 from app.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -36,6 +36,11 @@ Headers = list[tuple[str, bytes]]
 ORIGINAL_SIZE = "original.size"
 ORIGINAL_SHA256 = "original.sha256"
 ORIGINAL_KEY_SIZE = "original.key.size"
+
+#: The longest id accepted (message, session, call, customer and order ids), in UTF-8
+#: bytes. Ids are copied into keys, records and table entries (a customer's history
+#: and routed records hold their query ids), so a huge id would make those too large.
+MAX_ID_BYTES = 1024
 
 #: Room kept for a dead letter's headers when deciding whether a message can be
 #: dead-lettered whole: ``error.type``, ``error.message`` (at most 1000 characters,
@@ -102,6 +107,16 @@ def check_table_value(table: Any, key: bytes, value: Any, *, limit: int, what: s
     too large stops the worker, so the agent checks before it writes.
     """
     check_record(key, codecs.dumps(table.value_serializer, value), limit=limit, what=what)
+
+
+def check_ids(**ids: str | None) -> None:
+    """Raise ``ValidationError`` for an id longer than ``MAX_ID_BYTES``."""
+    for name, value in ids.items():
+        size = len(value.encode("utf-8", "surrogatepass")) if value else 0
+        if size > MAX_ID_BYTES:
+            raise ValidationError(
+                f"{name} is {size} bytes long; an id may have at most {MAX_ID_BYTES}"
+            )
 
 
 def longest_prefix(

@@ -281,6 +281,7 @@ def inbound_payload(draw: st.DrawFn, topic: str, tag: str) -> bytes:
     if kind == "empty":
         return b""
     # An object with the topic's fields: each plausible, of another type, or missing.
+    ids = ["message_id", "call_id", "customer_id", "order_id"]
     payload = {}
     for name, plausible in _fields(topic, tag).items():
         choice = draw(st.sampled_from(["plausible"] * 6 + ["other", "missing"]))
@@ -299,10 +300,10 @@ def inbound_payload(draw: st.DrawFn, topic: str, tag: str) -> bytes:
             st.integers(LIMIT + 65, MOST),
         )
     )
-    field = draw(st.sampled_from(["padding", "text", "body", "transcript", "name"]))
-    payload[field] = ""
+    field = draw(st.sampled_from(["padding", "text", "body", "transcript", "name", *ids]))
+    payload[field] = tag
     base = len(json.dumps(payload).encode())
-    payload[field] = "x" * max(size - base, 0)
+    payload[field] = "x" * max(size - base, 0) + tag
     return json.dumps(payload).encode()
 
 
@@ -473,10 +474,76 @@ async def big_producer(cluster: Cluster) -> AsyncIterator[AIOKafkaProducer]:
     await client.stop()
 
 
+async def test_large_messages_are_forwarded_whole_when_they_fit_and_cut_when_not(
+    bad_input_worker: ManagedProcess, observer: Observer, big_producer
+) -> None:
+    """One case of each size rule, each with the outcome its construction decides."""
+    run = uuid.uuid4().hex[:8]
+    customer = f"C-big-{run}"
+
+    def chat(text: str, **extra: Any) -> dict[str, Any]:
+        return {**chat_message(customer, text), **extra}
+
+    def segment(seq: int, final: bool, **extra: Any) -> dict[str, Any]:
+        return {
+            "call_id": f"call-{run}",
+            "customer_id": customer,
+            "seq": seq,
+            "transcript": "where is my parcel",
+            "final": final,
+            "at": "2026-11-25T09:30:00+01:00",
+            **extra,
+        }
+
+    two_mb = chat("my order never came " * 100_000)
+    near = chat("Where is order ORD-9?", attachment="x" * (WHOLE - 1000))
+    long_id = chat("Where is order ORD-9?", message_id="m" * 2000)
+    profile = {"customer_id": customer, "name": "N" * 300_000, "tier": "gold"}
+    # 2 bytes of UTF-8 each in the message, 6 as JSON text in the table's changelog.
+    accented = {"customer_id": f"{customer}-e", "name": "\u00e9" * 400_000}
+    # Each segment fits; the call holding both would not (the table keeps every raw
+    # segment): the second is too_large, and the first is abandoned with the call.
+    first, second = segment(0, False, note="n" * 600_000), segment(1, True, note="n" * 600_000)
+    cases = [
+        (CHAT_INBOUND, _json(two_mb), "too_large, cut"),
+        (CHAT_INBOUND, _json(near), "answered"),
+        (CHAT_INBOUND, _json(long_id), "validation_error"),
+        (CUSTOMERS, _json(profile), "applied"),
+        (CUSTOMERS, json.dumps(accented, ensure_ascii=False).encode(), "too_large"),
+        (VOICE_INBOUND, _json(first), "call_abandoned"),
+        (VOICE_INBOUND, _json(second), "too_large"),
+    ]
+    sent = []
+    for topic, raw, expected in cases:
+        meta = await big_producer.send_and_wait(topic, raw, key=customer.encode())
+        sent.append(((topic, meta.partition, meta.offset), raw, expected))
+
+    def resolved() -> bool:
+        return all(ends(observer, where[0], where, raw) >= 1 for where, raw, _ in sent)
+
+    await observer.read(60, resolved)
+    await observer.read(0.5, lambda: False)
+    for where, raw, expected in sent:
+        assert ends(observer, where[0], where, raw) == 1, (expected, len(raw))
+        letters = observer.letters.get(where, [])
+        if expected in ("answered", "applied"):
+            assert not letters, header_dict(letters[0])["error.message"]
+            continue
+        (letter,) = letters
+        h = header_dict(letter)
+        assert h["error.type"].decode() == expected.split(",")[0], h["error.message"]
+        if expected == "too_large, cut":
+            assert h[ORIGINAL_SIZE] == str(len(raw)).encode()
+            assert h[ORIGINAL_SHA256] == hashlib.sha256(raw).hexdigest().encode()
+            assert raw.startswith(letter.value) and len(letter.value) > LIMIT - 2 * HEADER_ROOM
+        else:
+            assert letter.value == raw and ORIGINAL_SIZE not in h
+
+
 async def test_the_worker_still_answers_after_any_bytes(
     bad_input_worker: ManagedProcess, observer: Observer, big_producer
 ) -> None:
-    """Runs after the property test (same module, same worker)."""
+    """Runs after the tests above (same module, same worker)."""
     message = chat_message(f"C-after-{uuid.uuid4().hex[:6]}", "Where is my order ORD-1?")
     await big_producer.send_and_wait(CHAT_INBOUND, _json(message))
     await observer.read(60, lambda: observer.outcomes[message["message_id"]] >= 1)

@@ -18,9 +18,11 @@ from app.main import app
 from app.settings import get_settings
 from app.sizes import (
     HEADER_ROOM,
+    MAX_ID_BYTES,
     ORIGINAL_KEY_SIZE,
     ORIGINAL_SHA256,
     ORIGINAL_SIZE,
+    check_ids,
     check_record,
     check_table_value,
     check_whole,
@@ -212,3 +214,13 @@ def test_size_errors_are_told_from_other_send_errors() -> None:
 
 def test_the_worker_producer_uses_the_setting() -> None:
     assert app.conf.producer_max_request_size == get_settings().producer_max_request_size
+
+
+@given(st.text(min_size=0, max_size=300), st.integers(0, 4))
+def test_an_id_longer_than_the_limit_is_a_validation_error(text: str, times: int) -> None:
+    value = text * (times * 10)
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        with pytest.raises(ValidationError, match=r"customer_id is \d+ bytes long"):
+            check_ids(message_id="m-1", customer_id=value)
+    else:
+        check_ids(message_id="m-1", customer_id=value, session_id=None)
