@@ -15,7 +15,14 @@ from faust.types import EventT
 from app.errors import FlowdeskError, InputError, TooLarge
 from app.metrics import DEAD_LETTERS
 from app.settings import get_settings
-from app.sizes import ORIGINAL_SIZE, cut_to_fit, fits, is_size_error, topic_message_limit
+from app.sizes import (
+    HEADER_ROOM,
+    ORIGINAL_SIZE,
+    cut_to_fit,
+    fits,
+    is_size_error,
+    topic_message_limit,
+)
 from app.status import RECENT
 from app.topics import DLQ, dlq_topic
 
@@ -101,21 +108,22 @@ async def send_dead_letter(
     """
     global _broker_limit
     limit = dead_letter_limit()
-    letter = fit_dead_letter(key=key, value=value, error=error, source=source, limit=limit)
-    try:
-        await _deliver(*letter)
-    except Exception as exc:
-        if not is_size_error(exc):
-            raise
-        # The producer let it through, so the broker holds less than the producer may
-        # send: learn how much (or halve), and send it cut to that.
-        learned = await topic_message_limit(get_settings(), DLQ)
-        _broker_limit = learned if learned is not None and learned < limit else limit // 2
-        logger.warning("%s refused a record of up to %d bytes: %s", DLQ, limit, exc)
-        letter = fit_dead_letter(
-            key=key, value=value, error=error, source=source, limit=dead_letter_limit()
-        )
-        await _deliver(*letter)
+    while True:
+        letter = fit_dead_letter(key=key, value=value, error=error, source=source, limit=limit)
+        try:
+            await _deliver(*letter)
+            break
+        except Exception as exc:
+            if not is_size_error(exc) or limit <= 2 * HEADER_ROOM:
+                raise
+            # The producer let it through, so the broker holds less than the producer
+            # may send: learn how much (else halve, keeping room for the headers), and
+            # send it cut to that.
+            logger.warning("%s refused a record of up to %d bytes: %s", DLQ, limit, exc)
+            learned = await topic_message_limit(get_settings(), DLQ)
+            if learned is None or learned >= limit:
+                learned = max(limit // 2, 2 * HEADER_ROOM)
+            limit = _broker_limit = learned
     named = dict(letter[2])
     cut = f" (cut from {named[ORIGINAL_SIZE].decode()} bytes)" if ORIGINAL_SIZE in named else ""
     topic, partition, offset = source

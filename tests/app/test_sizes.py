@@ -12,6 +12,7 @@ from faust.exceptions import ProducerSendError
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from app import dlq
 from app.dlq import dlq_headers, fit_dead_letter
 from app.errors import DecodeError, TooLarge, ValidationError
 from app.main import app
@@ -224,3 +225,67 @@ def test_an_id_longer_than_the_limit_is_a_validation_error(text: str, times: int
             check_ids(message_id="m-1", customer_id=value)
     else:
         check_ids(message_id="m-1", customer_id=value, session_id=None)
+
+
+class Broker:
+    """Stands in for the dead-letter send: refuses records over its own limit, as a
+    broker with a lower ``max.message.bytes`` answers (after the producer let them by)."""
+
+    def __init__(self, limit: int, *, down: bool = False) -> None:
+        self.limit = limit
+        self.down = down
+        self.kept: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = []
+
+    async def deliver(self, key, value, headers) -> None:
+        if self.down:
+            raise KafkaTimeoutError()
+        if record_size(key, value, headers) > self.limit:
+            raise MessageSizeTooLargeError()
+        self.kept.append((key, value, headers))
+
+
+@pytest.fixture
+def broker(monkeypatch: pytest.MonkeyPatch):
+    def install(limit: int, *, learned: int | None, down: bool = False) -> Broker:
+        fake = Broker(limit, down=down)
+        monkeypatch.setattr(dlq, "_deliver", fake.deliver)
+        monkeypatch.setattr(dlq, "_broker_limit", None)
+
+        async def topic_message_limit(settings, topic):
+            return learned
+
+        monkeypatch.setattr(dlq, "topic_message_limit", topic_message_limit)
+        return fake
+
+    return install
+
+
+@pytest.mark.parametrize("learned", [400_000, None])
+async def test_a_dead_letter_the_broker_refuses_is_sent_again_cut_to_its_limit(
+    broker, learned: int | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    fake = broker(400_000, learned=learned)
+    value = b"v" * 600_000  # fits the producer's limit, not the broker's
+    error = ValidationError("text is too long")
+    await dlq.send_dead_letter(key=b"C-1", value=value, error=error, source=SOURCE)
+    (kept,) = fake.kept
+    named = dict(kept[2])
+    assert named["error.type"] == b"too_large"
+    assert named[ORIGINAL_SIZE] == b"600000" and value.startswith(kept[1])
+    # The limit learned (or the producer's halved until the broker took it) holds for
+    # the next dead letters too.
+    assert dlq.dead_letter_limit() == (learned or get_settings().producer_max_request_size // 4)
+    await dlq.send_dead_letter(key=None, value=b"w" * 450_000, error=error, source=SOURCE)
+    assert dict(fake.kept[1][2])["error.type"] == b"too_large"
+    assert [r.getMessage()[:13] for r in caplog.records].count("dead-lettered") == 2
+
+
+async def test_a_dead_letter_is_logged_only_once_the_broker_has_it(
+    broker, caplog: pytest.LogCaptureFixture
+) -> None:
+    broker(10_000_000, learned=None, down=True)
+    with pytest.raises(KafkaTimeoutError):
+        await dlq.send_dead_letter(
+            key=None, value=b"{", error=DecodeError("value is not JSON"), source=SOURCE
+        )
+    assert not [r for r in caplog.records if r.getMessage().startswith("dead-lettered")]
