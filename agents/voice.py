@@ -80,11 +80,17 @@ async def assemble_voice(stream: StreamT) -> None:
                 await dead_letter(event, exc)
 
 
-def _store(call: VoiceCall, partition: int) -> None:
-    """Write the call to the table; ``TooLarge`` when it would not fit in a changelog record."""
+#: Room a call stored with a new segment keeps for its later changes of state (answered,
+#: abandoned), so that the sweep never finds a call it cannot store.
+STATE_ROOM = 1024
+
+
+def _store(call: VoiceCall, partition: int, *, room: int = 0) -> None:
+    """Write the call to the table; ``TooLarge`` when it would not fit in a changelog
+    record with ``room`` bytes to spare."""
     key = call.call_id.encode()
     value = {"partition": partition, "call": call.to_dict()}
-    check_table_value(voice_calls, key, value, limit=LIMIT, what="the call")
+    check_table_value(voice_calls, key, value, limit=LIMIT - room, what="the call")
     voice_calls[key] = value
 
 
@@ -105,7 +111,7 @@ async def on_segment(event: EventT, arrived_ms: int) -> None:
             max_chars=settings.max_text_chars,
         )
         if result.call is not call:
-            _store(result.call, message.partition)
+            _store(result.call, message.partition, room=STATE_ROOM)
         EVENTS.labels(stage="voice", result=result.note).inc()
         if result.note == "conflict" or (
             result.note == "late" and call is not None and segment.seq not in call.segments
