@@ -19,6 +19,7 @@ from app.sizes import (
     HEADER_ROOM,
     ORIGINAL_SIZE,
     cut_to_fit,
+    described,
     fits,
     is_size_error,
     topic_message_limit,
@@ -163,10 +164,14 @@ def fit_dead_letter(
 
     A value that does not fit whole becomes a ``too_large`` dead letter cut to fit,
     whatever else was wrong with it (its own error type and message follow in
-    ``error.message``), with ``original.size`` and ``original.sha256``.
+    ``error.message``). Every ``too_large`` letter carries ``original.size`` and
+    ``original.sha256``.
     """
     topic, partition, offset = source
     headers = dlq_headers(error=error, topic=topic, partition=partition, offset=offset)
+    if isinstance(error, TooLarge):
+        # Every too_large letter says what the whole was, cut or not.
+        headers = described(value, headers)
     if fits(key, value, headers, limit=limit):
         return key, value, headers
     if not isinstance(error, TooLarge):

@@ -137,6 +137,17 @@ def longest_prefix(
     return n
 
 
+def described(value: bytes, headers: Headers) -> Headers:
+    """``headers`` with ``original.size`` and ``original.sha256`` of ``value`` (once)."""
+    if any(name == ORIGINAL_SIZE for name, _ in headers):
+        return headers
+    return [
+        *headers,
+        (ORIGINAL_SIZE, str(len(value)).encode()),
+        (ORIGINAL_SHA256, hashlib.sha256(value).hexdigest().encode()),
+    ]
+
+
 def cut_to_fit(
     key: bytes | None, value: bytes, headers: Headers, *, limit: int
 ) -> tuple[bytes | None, bytes, Headers]:
@@ -150,11 +161,7 @@ def cut_to_fit(
     """
     if fits(key, value, headers, limit=limit):
         return key, value, headers
-    headers = [
-        *headers,
-        (ORIGINAL_SIZE, str(len(value)).encode()),
-        (ORIGINAL_SHA256, hashlib.sha256(value).hexdigest().encode()),
-    ]
+    headers = described(value, headers)
     if key is not None:
         room = limit - record_size(None, b"", headers)
         if len(key) > room // 2:

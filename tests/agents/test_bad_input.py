@@ -383,8 +383,11 @@ def ends(observer: Observer, topic: str, where: tuple[str, int, int], raw: bytes
     return places + (1 if order is not None and any(order in value for value in applied) else 0)
 
 
+# A call without its final segment takes the call timeout to end, so an example takes a
+# second or more; on a busy machine the examples need more than pytest's 300 s.
+@pytest.mark.timeout(600)
 @settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[
         HealthCheck.function_scoped_fixture,
@@ -429,20 +432,20 @@ async def test_any_bytes_on_any_inbound_topic_end_in_exactly_one_place(
             assert h["error.type"] == b"too_large", h["error.message"]
             assert h[ORIGINAL_SIZE] == str(len(raw)).encode()
             assert h[ORIGINAL_SHA256] == hashlib.sha256(raw).hexdigest().encode()
+            # Cut when its letter would not fit whole; some just over the threshold do.
             assert raw.startswith(letter.value) and len(letter.value) > LIMIT - 2 * HEADER_ROOM
         elif letters:
             (letter,) = letters
             h = header_dict(letter)
             assert letter.value == raw, "a message that fits is dead-lettered whole"
-            assert h["error.type"] != b"too_large" or ORIGINAL_SIZE not in h
             if _object(raw) is None:
                 assert h["error.type"] == b"decode_error", h["error.message"]
 
 
 @pytest.fixture(scope="module")
 def bad_input_worker(cluster: Cluster, topics: None, log_dir: Path) -> Iterator[ManagedProcess]:
-    """One worker for every example; a call without its final segment expires in 2 s."""
-    env = {**cluster.env, "FLOWDESK_VOICE_CALL_TIMEOUT": "2"}
+    """One worker for every example; a call without its final segment expires in 1 s."""
+    env = {**cluster.env, "FLOWDESK_VOICE_CALL_TIMEOUT": "1"}
     worker = worker_process(web_port=free_port(), log_dir=log_dir, env=env)
     worker.start()
     try:
@@ -538,7 +541,8 @@ async def test_large_messages_are_forwarded_whole_when_they_fit_and_cut_when_not
             assert h[ORIGINAL_SHA256] == hashlib.sha256(raw).hexdigest().encode()
             assert raw.startswith(letter.value) and len(letter.value) > LIMIT - 2 * HEADER_ROOM
         else:
-            assert letter.value == raw and ORIGINAL_SIZE not in h
+            assert letter.value == raw
+            assert (ORIGINAL_SIZE in h) == (expected == "too_large")
 
 
 async def test_the_worker_still_answers_after_any_bytes(

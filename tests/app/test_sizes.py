@@ -289,3 +289,16 @@ async def test_a_dead_letter_is_logged_only_once_the_broker_has_it(
             key=None, value=b"{", error=DecodeError("value is not JSON"), source=SOURCE
         )
     assert not [r for r in caplog.records if r.getMessage().startswith("dead-lettered")]
+
+
+def test_every_too_large_letter_says_what_the_whole_was_even_when_it_fits() -> None:
+    value = b'{"name": "' + b"n" * 5000 + b'"}'
+    error = TooLarge("the profile would be a record of 2400191 bytes")
+    out_key, out, headers = fit_dead_letter(
+        key=b"C-1", value=value, error=error, source=SOURCE, limit=100_000
+    )
+    named = dict(headers)
+    assert (out_key, out) == (b"C-1", value) and named["error.type"] == b"too_large"
+    assert named[ORIGINAL_SIZE] == str(len(value)).encode()
+    assert named[ORIGINAL_SHA256] == hashlib.sha256(value).hexdigest().encode()
+    assert [name for name, _ in headers].count(ORIGINAL_SIZE) == 1
