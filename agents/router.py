@@ -165,7 +165,11 @@ async def _route(stream: StreamT) -> None:
             # on the broker before the outcome's offset is acknowledged. The record of it
             # comes after the send: a crash between the two repeats the outcome rather
             # than losing it.
-            await topic.send(key=key, value=value)
+            try:
+                await topic.send(key=key, value=value)
+            except Exception as exc:  # never stop the stream: the outcome is parked instead
+                await dead_letter(event, exc)
+                continue
             routed[key] = mark_routed(
                 routed.get(key),
                 outcome.query_id,

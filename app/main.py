@@ -574,6 +574,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=settings.broker_heartbeat_interval,
         broker_rebalance_timeout=settings.broker_rebalance_timeout,
         producer_max_batch_size=settings.producer_max_batch_size,
+        producer_max_request_size=settings.producer_max_request_size,
         consumer_auto_offset_reset="earliest",
         key_serializer="raw",
         value_serializer="raw",
