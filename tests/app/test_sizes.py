@@ -12,7 +12,7 @@ from faust.exceptions import ProducerSendError
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from app import dlq
+from app import dlq, dlq_once
 from app.dlq import dlq_headers, fit_dead_letter
 from app.errors import DecodeError, TooLarge, ValidationError
 from app.main import app
@@ -248,6 +248,8 @@ class Broker:
 def broker(monkeypatch: pytest.MonkeyPatch):
     def install(limit: int, *, learned: int | None, down: bool = False) -> Broker:
         fake = Broker(limit, down=down)
+        # Each test starts with no dead letters sent (app.dlq_once remembers them).
+        monkeypatch.setattr(dlq_once, "_ledger", None)
         monkeypatch.setattr(dlq, "_deliver", fake.deliver)
         monkeypatch.setattr(dlq, "_broker_limit", None)
 
@@ -275,7 +277,8 @@ async def test_a_dead_letter_the_broker_refuses_is_sent_again_cut_to_its_limit(
     # The limit learned (or the producer's halved until the broker took it) holds for
     # the next dead letters too.
     assert dlq.dead_letter_limit() == (learned or get_settings().producer_max_request_size // 4)
-    await dlq.send_dead_letter(key=None, value=b"w" * 450_000, error=error, source=SOURCE)
+    other = (SOURCE[0], SOURCE[1], SOURCE[2] + 1)  # one dead letter per source
+    await dlq.send_dead_letter(key=None, value=b"w" * 450_000, error=error, source=other)
     assert dict(fake.kept[1][2])["error.type"] == b"too_large"
     assert [r.getMessage()[:13] for r in caplog.records].count("dead-lettered") == 2
 
