@@ -64,6 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--backend", choices=("llama", "sim"), default="llama", help="model server backend"
     )
+    dev.add_argument(
+        "--broker",
+        choices=("tansu", "kafka"),
+        default="tansu",
+        help="embedded broker: Tansu, or Apache Kafka (needs Java 17+; Maven on first run)",
+    )
     dev.add_argument("--rate", type=_rate, default=1.0, help="demo queries per second (1)")
     dev.add_argument("--count", type=_positive_int, default=10_000, help="demo queries (10000)")
     dev.add_argument("--log-dir", default=".flowdesk/logs", help="process logs (.flowdesk/logs)")
@@ -398,8 +404,9 @@ def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
 def run_dev(args: argparse.Namespace) -> None:
     """Start what is not configured elsewhere, print the addresses, run until Ctrl-C."""
     from app.stack import (
+        BROKER_START_TIMEOUT,
         Stack,
-        broker_process,
+        broker_of_kind,
         model_server_process,
         redis_process,
         worker_process,
@@ -417,9 +424,13 @@ def run_dev(args: argparse.Namespace) -> None:
         # A setting given in the environment means "use that one, start nothing".
         if "FLOWDESK_KAFKA_URL" not in os.environ:
             _need_free_port(9092, "FLOWDESK_KAFKA_URL", "a Kafka broker")
-            proc = stack.start(broker_process(port=9092, log_dir=log_dir), timeout=30)
+            proc = stack.start(
+                broker_of_kind(args.broker, port=9092, log_dir=log_dir),
+                timeout=BROKER_START_TIMEOUT[args.broker],
+            )
             env["FLOWDESK_KAFKA_URL"] = proc.address
-            _say(f"broker        {proc.address}   (Tansu, in memory)")
+            env["FLOWDESK_KAFKA_FLAVOUR"] = args.broker
+            _say(f"broker        {proc.address}   ({_BROKER_NAMES[args.broker]})")
         if "FLOWDESK_REDIS_URL" not in os.environ:
             _need_free_port(6379, "FLOWDESK_REDIS_URL", "Redis")
             proc = stack.start(redis_process(port=6379, log_dir=log_dir), timeout=30)
@@ -467,6 +478,9 @@ def run_dev(args: argparse.Namespace) -> None:
         with contextlib.suppress(KeyboardInterrupt):
             stack.stop()
         _say("stopped")
+
+
+_BROKER_NAMES = {"tansu": "Tansu, in memory", "kafka": "Apache Kafka, KRaft, data in a temp dir"}
 
 
 def _need_free_port(port: int, variable: str, what: str) -> None:

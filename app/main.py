@@ -22,7 +22,7 @@ from faust.types import TP, Message, TransportT
 from mode import Service
 from mode.utils.futures import maybe_async
 
-from app import kafka_codec, kafka_fetch
+from app import kafka_codec, kafka_fetch, kafka_flavour
 from app.acks import CommitPoints, SkippedOffsets, UndeliveredRecords, skip_heads
 from app.errors import ConfigurationError
 from app.logs import FlowdeskWorker
@@ -410,7 +410,7 @@ class _Transport(aiokafka_driver.Transport):
 class FlowdeskApp(faust.App):
     """A Faust app whose Kafka consumer takes its fetch wait (seconds) as an argument, and
     runs in a thread of its own as Faust's does (``consumer_thread``) or in the app's
-    event loop."""
+    event loop; it logs the broker settings it runs with (``app.kafka_flavour``)."""
 
     def __init__(
         self,
@@ -418,14 +418,51 @@ class FlowdeskApp(faust.App):
         *,
         fetch_max_wait: float = 1.5,
         consumer_thread: bool = True,
+        broker_tuning: kafka_flavour.BrokerTuning | None = None,
+        broker_info: kafka_flavour.BrokerInfo | None = None,
         **options: Any,
     ) -> None:
         self.fetch_max_wait = fetch_max_wait
         self.consumer_thread = consumer_thread
+        self.broker_tuning = broker_tuning
+        self.broker_info = broker_info
         super().__init__(id, **options)
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()
+        if self.broker_tuning is not None:
+            self.log.info("broker settings: %s", self.broker_tuning)
+        if self.broker_info is not None:
+            self.log.info(
+                "broker API versions aiokafka uses: %s", kafka_flavour.describe(self.broker_info)
+            )
 
     def _new_transport(self) -> TransportT:
         return _Transport(self.conf.broker_consumer, self)
+
+
+def broker_tuning(
+    settings: Settings,
+) -> tuple[kafka_flavour.BrokerTuning, kafka_flavour.BrokerInfo | None]:
+    """The settings for the broker's quirks (``app.kafka_flavour``), with what the broker
+    said about itself when ``FLOWDESK_KAFKA_FLAVOUR=auto`` had it asked."""
+    flavour = settings.kafka_flavour
+    info = None
+    if flavour == "auto":
+        flavour, info = kafka_flavour.detect(
+            settings.bootstrap_servers[0],
+            ssl_context=_ssl_context(settings),
+            sasl=settings.kafka_security.startswith("sasl"),
+        )
+    tuning = kafka_flavour.tuning(
+        flavour,
+        # 0: not set.
+        session_timeout=settings.broker_session_timeout or None,
+        heartbeat_interval=settings.broker_heartbeat_interval or None,
+        producer_max_batch_size=settings.producer_max_batch_size or None,
+        fetch_max_wait=settings.consumer_fetch_max_wait or None,
+    )
+    return tuning, info
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -444,10 +481,13 @@ def create_app(settings: Settings) -> faust.App:
         kafka_fetch.uninstall()
     # Faust creates its datadir without parents.
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    tuning, info = broker_tuning(settings)
     return FlowdeskApp(
         settings.app_id,
-        fetch_max_wait=settings.consumer_fetch_max_wait,
+        fetch_max_wait=tuning.fetch_max_wait,
         consumer_thread=settings.consumer_thread,
+        broker_tuning=tuning,
+        broker_info=info,
         broker=settings.broker_list,
         broker_credentials=kafka_credentials(settings),
         autodiscover=["agents", "tables", "app.views"],
@@ -457,10 +497,10 @@ def create_app(settings: Settings) -> faust.App:
         table_standby_replicas=settings.table_standby_replicas,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replicas,
-        broker_session_timeout=settings.broker_session_timeout,
-        broker_heartbeat_interval=settings.broker_heartbeat_interval,
+        broker_session_timeout=tuning.session_timeout,
+        broker_heartbeat_interval=tuning.heartbeat_interval,
         broker_rebalance_timeout=settings.broker_rebalance_timeout,
-        producer_max_batch_size=settings.producer_max_batch_size,
+        producer_max_batch_size=tuning.producer_max_batch_size,
         consumer_auto_offset_reset="earliest",
         key_serializer="raw",
         value_serializer="raw",

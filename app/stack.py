@@ -25,6 +25,7 @@ from typing import Literal
 from app.errors import StackError
 
 Backend = Literal["llama", "sim"]
+BrokerKind = Literal["tansu", "kafka"]
 
 
 def free_port() -> int:
@@ -163,6 +164,20 @@ def broker_process(*, port: int, log_dir: Path) -> ManagedProcess:
         log_path=log_dir / "broker.log",
         healthy=lambda: port_open("127.0.0.1", port),
     )
+
+
+def broker_of_kind(kind: BrokerKind, *, port: int, log_dir: Path) -> ManagedProcess:
+    """The embedded broker ``kind``: Tansu, or Apache Kafka (``app.kafka_broker``)."""
+    if kind == "kafka":
+        from app.kafka_broker import kafka_process
+
+        return kafka_process(port=port, log_dir=log_dir)
+    return broker_process(port=port, log_dir=log_dir)
+
+
+#: Longest each embedded broker may take to become healthy, s: Tansu starts at once, a
+#: Kafka JVM in seconds (more on a loaded machine).
+BROKER_START_TIMEOUT: dict[str, float] = {"tansu": 30.0, "kafka": 120.0}
 
 
 def redis_process(*, port: int, log_dir: Path) -> ManagedProcess:
