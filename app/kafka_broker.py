@@ -256,7 +256,6 @@ def server_properties(*, port: int, controller_port: int, data_dir: Path) -> str
             "share.coordinator.state.topic.min.isr=1",
             # A group forms as soon as its first member joins, not 3 s later.
             "group.initial.rebalance.delay.ms=0",
-            "num.partitions=1",
             "num.network.threads=2",
             "num.io.threads=4",
             "",
