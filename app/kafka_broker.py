@@ -265,14 +265,23 @@ def server_properties(*, port: int, controller_port: int, data_dir: Path) -> str
 
 @dataclass(kw_only=True)
 class KafkaProcess(ManagedProcess):
-    """A Kafka node whose data folder is formatted before it starts and removed after
-    it stops."""
+    """A Kafka node whose data folder is written and formatted each time it starts and
+    removed each time it stops."""
 
     java: str
     lib: Path
     data_dir: Path
+    port: int
+    controller_port: int
 
     def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "server.properties").write_text(
+            server_properties(
+                port=self.port, controller_port=self.controller_port, data_dir=self.data_dir
+            )
+        )
+        (self.data_dir / "log4j2.properties").write_text(LOG4J_CONFIG)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             done = subprocess.run(
@@ -343,10 +352,6 @@ def kafka_process(
         cache = cache_root(get_settings().kafka_cache_dir)
     lib = resolve(version, cache=cache, say=say)
     data_dir = Path(tempfile.mkdtemp(prefix="flowdesk-kafka-"))
-    (data_dir / "server.properties").write_text(
-        server_properties(port=port, controller_port=free_port(), data_dir=data_dir)
-    )
-    (data_dir / "log4j2.properties").write_text(LOG4J_CONFIG)
     return KafkaProcess(
         name=f"broker (Apache Kafka {version})",
         argv=[
@@ -364,6 +369,8 @@ def kafka_process(
         java=java,
         lib=lib,
         data_dir=data_dir,
+        port=port,
+        controller_port=free_port(),
     )
 
 

@@ -7,6 +7,7 @@ themselves on ``app`` when autodiscovery imports them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Set
@@ -17,6 +18,7 @@ from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.protocol.metadata import MetadataRequest
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message, TransportT
 from mode import Service
@@ -403,8 +405,57 @@ class _Consumer(aiokafka_driver.Consumer):
             self._delivered[tp] = start
 
 
+#: Longest a worker waits for a topic it created to appear in the cluster's metadata, s.
+TOPIC_VISIBLE_TIMEOUT = 20.0
+
+
+def topic_visible(metadata: Mapping[str, Any], topic: str, partitions: int) -> bool:
+    """Whether a metadata response (``to_object()``) lists ``topic`` with at least
+    ``partitions`` partitions, each with a leader."""
+    for entry in metadata.get("topics", []):
+        if entry.get("topic") != topic or entry.get("error_code"):
+            continue
+        leaders = [p.get("leader", -1) for p in entry.get("partitions", [])]
+        return len(leaders) >= partitions and all(leader >= 0 for leader in leaders)
+    return False
+
+
 class _Transport(aiokafka_driver.Transport):
+    """Faust's transport, with a topic it creates known to the cluster before it is used.
+
+    Apache Kafka (KRaft) makes a new topic's partitions known a moment after it answers
+    CreateTopics; Tansu at once. A worker that created its tables' changelogs joined its
+    group while they were still unknown, without their partitions, and dead-lettered
+    the records it wrote to those tables (Faust's ``PartitionsMismatch``).
+    """
+
     Consumer = _Consumer
+
+    async def _really_create_topic(
+        self,
+        owner: Service,
+        client: Any,
+        topic: str,
+        partitions: int,
+        replication: int,
+        **kwargs: Any,
+    ) -> None:
+        await super()._really_create_topic(owner, client, topic, partitions, replication, **kwargs)
+        deadline = time.monotonic() + TOPIC_VISIBLE_TIMEOUT
+        request = MetadataRequest([topic], allow_auto_topic_creation=False)
+        while time.monotonic() < deadline:
+            node = client.get_random_node()
+            if node is not None:
+                with contextlib.suppress(Exception):  # asked again below
+                    response = await asyncio.wait_for(client.send(node, request), 5)
+                    if topic_visible(response.to_object(), topic, partitions):
+                        return
+            await asyncio.sleep(0.1)
+        owner.log.warning(
+            "topic %r is not in the cluster's metadata %.0f s after its creation",
+            topic,
+            TOPIC_VISIBLE_TIMEOUT,
+        )
 
 
 class FlowdeskApp(faust.App):

@@ -219,3 +219,11 @@ async def test_kafka_starts_serves_and_stops_clean(tmp_path: Path) -> None:
     assert not port_open("127.0.0.1", port)
     assert not broker.data_dir.exists(), "the data folder goes with the broker"
     assert "Kafka Server started" in broker.log_path.read_text()
+    # Started again, as a stack restarts what stopped: on a fresh, empty data folder.
+    broker.start()
+    try:
+        broker.wait_healthy(120)
+        assert broker.data_dir.exists()
+    finally:
+        broker.stop()
+    assert not broker.data_dir.exists()

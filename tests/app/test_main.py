@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -22,6 +23,7 @@ from app.main import (
     apply_paused,
     create_app,
     position_or_none,
+    topic_visible,
 )
 from app.settings import Settings
 from app.stack import ManagedProcess
@@ -194,3 +196,29 @@ async def test_the_consumer_thread_of_faust_is_kept_on_request(tmp_path: Path) -
     assert isinstance(thread, _ConsumerThread)
     assert not isinstance(thread, _InLoopConsumerThread)
     assert thread.thread_loop is not thread.parent_loop
+
+
+def _metadata(topic: str, error: int, leaders: list[int]) -> dict[str, Any]:
+    partitions = [
+        {"error_code": 0, "partition": n, "leader": lead} for n, lead in enumerate(leaders)
+    ]
+    return {"topics": [{"error_code": error, "topic": topic, "partitions": partitions}]}
+
+
+@pytest.mark.parametrize(
+    ("response", "visible"),
+    [
+        (_metadata("t", 0, [1, 1, 1]), True),
+        (_metadata("t", 0, [1, 1, 1, 1]), True),  # grown since: still there
+        (_metadata("t", 0, [1, -1, 1]), False),  # a partition without its leader yet
+        (_metadata("t", 0, [1, 1]), False),  # not all partitions known yet
+        (_metadata("t", 3, []), False),  # UNKNOWN_TOPIC_OR_PARTITION
+        (_metadata("t", 5, [1, 1, 1]), False),  # LEADER_NOT_AVAILABLE
+        (_metadata("other", 0, [1, 1, 1]), False),
+        ({"topics": []}, False),
+    ],
+)
+def test_a_created_topic_is_used_once_the_metadata_shows_it_whole(
+    response: dict[str, Any], visible: bool
+) -> None:
+    assert topic_visible(response, "t", 3) is visible
