@@ -406,7 +406,7 @@ def run_dev(args: argparse.Namespace) -> None:
     from app.stack import (
         BROKER_START_TIMEOUT,
         Stack,
-        broker_of_kind,
+        broker_process,
         model_server_process,
         redis_process,
         worker_process,
@@ -425,7 +425,7 @@ def run_dev(args: argparse.Namespace) -> None:
         if "FLOWDESK_KAFKA_URL" not in os.environ:
             _need_free_port(9092, "FLOWDESK_KAFKA_URL", "a Kafka broker")
             proc = stack.start(
-                broker_of_kind(args.broker, port=9092, log_dir=log_dir),
+                broker_process(port=9092, log_dir=log_dir, kind=args.broker),
                 timeout=BROKER_START_TIMEOUT[args.broker],
             )
             env["FLOWDESK_KAFKA_URL"] = proc.address

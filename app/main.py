@@ -24,9 +24,10 @@ from faust.types import TP, Message, TransportT
 from mode import Service
 from mode.utils.futures import maybe_async
 
-from app import kafka_codec, kafka_fetch, kafka_flavour
+from app import kafka_codec, kafka_fetch
 from app.acks import CommitPoints, SkippedOffsets, UndeliveredRecords, skip_heads
 from app.errors import ConfigurationError
+from app.kafka_flavour import BrokerInfo, BrokerTuning, describe, detect, tuning
 from app.logs import FlowdeskWorker
 from app.metrics import SKIPPED_OFFSETS
 from app.settings import Settings, get_settings
@@ -469,8 +470,8 @@ class FlowdeskApp(faust.App):
         *,
         fetch_max_wait: float = 1.5,
         consumer_thread: bool = True,
-        broker_tuning: kafka_flavour.BrokerTuning | None = None,
-        broker_info: kafka_flavour.BrokerInfo | None = None,
+        broker_tuning: BrokerTuning | None = None,
+        broker_info: BrokerInfo | None = None,
         **options: Any,
     ) -> None:
         self.fetch_max_wait = fetch_max_wait
@@ -484,9 +485,7 @@ class FlowdeskApp(faust.App):
         if self.broker_tuning is not None:
             self.log.info("broker settings: %s", self.broker_tuning)
         if self.broker_info is not None:
-            self.log.info(
-                "broker API versions aiokafka uses: %s", kafka_flavour.describe(self.broker_info)
-            )
+            self.log.info("broker API versions aiokafka uses: %s", describe(self.broker_info))
 
     def _new_transport(self) -> TransportT:
         return _Transport(self.conf.broker_consumer, self)
@@ -494,18 +493,18 @@ class FlowdeskApp(faust.App):
 
 def broker_tuning(
     settings: Settings,
-) -> tuple[kafka_flavour.BrokerTuning, kafka_flavour.BrokerInfo | None]:
+) -> tuple[BrokerTuning, BrokerInfo | None]:
     """The settings for the broker's quirks (``app.kafka_flavour``), with what the broker
     said about itself when ``FLOWDESK_KAFKA_FLAVOUR=auto`` had it asked."""
     flavour = settings.kafka_flavour
     info = None
     if flavour == "auto":
-        flavour, info = kafka_flavour.detect(
+        flavour, info = detect(
             settings.bootstrap_servers[0],
             ssl_context=_ssl_context(settings),
             sasl=settings.kafka_security.startswith("sasl"),
         )
-    tuning = kafka_flavour.tuning(
+    tuned = tuning(
         flavour,
         # 0: not set.
         session_timeout=settings.broker_session_timeout or None,
@@ -513,7 +512,7 @@ def broker_tuning(
         producer_max_batch_size=settings.producer_max_batch_size or None,
         fetch_max_wait=settings.consumer_fetch_max_wait or None,
     )
-    return tuning, info
+    return tuned, info
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -532,12 +531,21 @@ def create_app(settings: Settings) -> faust.App:
         kafka_fetch.uninstall()
     # Faust creates its datadir without parents.
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-    tuning, info = broker_tuning(settings)
+    tuned, info = broker_tuning(settings)
+    # The flavour's values in place of the quirk settings left at 0.
+    settings = settings.model_copy(
+        update={
+            "broker_session_timeout": tuned.session_timeout,
+            "broker_heartbeat_interval": tuned.heartbeat_interval,
+            "producer_max_batch_size": tuned.producer_max_batch_size,
+            "consumer_fetch_max_wait": tuned.fetch_max_wait,
+        }
+    )
     return FlowdeskApp(
         settings.app_id,
-        fetch_max_wait=tuning.fetch_max_wait,
+        fetch_max_wait=settings.consumer_fetch_max_wait,
         consumer_thread=settings.consumer_thread,
-        broker_tuning=tuning,
+        broker_tuning=tuned,
         broker_info=info,
         broker=settings.broker_list,
         broker_credentials=kafka_credentials(settings),
@@ -548,10 +556,10 @@ def create_app(settings: Settings) -> faust.App:
         table_standby_replicas=settings.table_standby_replicas,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replicas,
-        broker_session_timeout=tuning.session_timeout,
-        broker_heartbeat_interval=tuning.heartbeat_interval,
+        broker_session_timeout=settings.broker_session_timeout,
+        broker_heartbeat_interval=settings.broker_heartbeat_interval,
         broker_rebalance_timeout=settings.broker_rebalance_timeout,
-        producer_max_batch_size=tuning.producer_max_batch_size,
+        producer_max_batch_size=settings.producer_max_batch_size,
         consumer_auto_offset_reset="earliest",
         key_serializer="raw",
         value_serializer="raw",

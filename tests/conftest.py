@@ -26,7 +26,7 @@ from app.stack import (
     BrokerKind,
     ManagedProcess,
     Stack,
-    broker_of_kind,
+    broker_process,
     free_port,
     model_server_process,
     redis_process,
@@ -62,7 +62,7 @@ def broker(stack: Stack, log_dir: Path) -> ManagedProcess:
         raise pytest.UsageError(f"FLOWDESK_TEST_BROKER is tansu or kafka, not {TEST_BROKER!r}")
     kind = cast(BrokerKind, TEST_BROKER)
     return stack.start(
-        broker_of_kind(kind, port=free_port(), log_dir=log_dir),
+        broker_process(port=free_port(), log_dir=log_dir, kind=kind),
         timeout=BROKER_START_TIMEOUT[kind],
     )
 
