@@ -10,12 +10,10 @@ import argparse
 import asyncio
 import contextlib
 import os
-import signal
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import FrameType
 
 from app.errors import ConfigurationError, FlowdeskError
 
@@ -73,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--rate", type=_rate, default=1.0, help="demo queries per second (1)")
     dev.add_argument("--count", type=_positive_int, default=10_000, help="demo queries (10000)")
     dev.add_argument("--log-dir", default=".flowdesk/logs", help="process logs (.flowdesk/logs)")
+    dev.add_argument(
+        "--free-ports",
+        action="store_true",
+        help="start the broker, Redis and model server on free ports, not 9092, 6379, 8000",
+    )
 
     commands.add_parser(
         "worker", help="run one Faust worker (same as: faust -A app.main worker)", add_help=False
@@ -396,56 +399,76 @@ def run_models_command(args: argparse.Namespace) -> None:
 
 # --- flowdesk dev ------------------------------------------------------------------------
 
-
-def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+#: Why the embedded broker is not restarted when it dies.
+BROKER_NOT_RESTARTED = (
+    "Tansu keeps its topics, offsets and tables in memory only, so a new broker would "
+    "start without them: stopping everything; run flowdesk dev again"
+)
 
 
 def run_dev(args: argparse.Namespace) -> None:
-    """Start what is not configured elsewhere, print the addresses, run until Ctrl-C."""
+    """Start what is not configured elsewhere, print the addresses, supervise until Ctrl-C."""
     from app.stack import (
         BROKER_START_TIMEOUT,
+        ManagedProcess,
         Stack,
         broker_process,
+        free_port,
         model_server_process,
         redis_process,
         worker_process,
     )
+    from app.supervisor import StopSignals, Supervisor, supervise, supervise_async
 
     log_dir = Path(args.log_dir)
     env: dict[str, str] = {}
     started = time.monotonic()
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    # Python leaves SIGINT ignored when it started so, as a shell starts a command in the
-    # background; Ctrl-C (or kill -INT) must stop the stack all the same.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    stack = Stack(log_dir=log_dir)
+    stop_signals = StopSignals()
+    stop_signals.install()
+    stack = Stack(log_dir=log_dir, guard=stop_signals.held)
+    supervisor = Supervisor(stack=stack, say=_say)
+
+    def start(
+        process: ManagedProcess, *, timeout: float, fatal: str | None = None
+    ) -> ManagedProcess:
+        begun = time.monotonic()
+        stack.start(process, timeout=timeout)
+        supervisor.watch(process, fatal=fatal, started_at=begun)
+        return process
+
+    def port(default: int, variable: str, what: str) -> int:
+        if args.free_ports:
+            return free_port()
+        _need_free_port(default, variable, what)
+        return default
+
     try:
         # A setting given in the environment means "use that one, start nothing".
         if "FLOWDESK_KAFKA_URL" not in os.environ:
-            _need_free_port(9092, "FLOWDESK_KAFKA_URL", "a Kafka broker")
-            proc = stack.start(
-                broker_process(port=9092, log_dir=log_dir, kind=args.broker),
+            broker_port = port(9092, "FLOWDESK_KAFKA_URL", "a Kafka broker")
+            proc = start(
+                broker_process(port=broker_port, log_dir=log_dir, kind=args.broker),
                 timeout=BROKER_START_TIMEOUT[args.broker],
+                fatal=_BROKER_NOT_RESTARTED[args.broker],
             )
             env["FLOWDESK_KAFKA_URL"] = proc.address
             env["FLOWDESK_KAFKA_FLAVOUR"] = args.broker
-            _say(f"broker        {proc.address}   ({_BROKER_NAMES[args.broker]})")
+            _say(f"broker        {proc.address}   ({_BROKER_NAMES[args.broker]}; pid {proc.pid})")
         if "FLOWDESK_REDIS_URL" not in os.environ:
-            _need_free_port(6379, "FLOWDESK_REDIS_URL", "Redis")
-            proc = stack.start(redis_process(port=6379, log_dir=log_dir), timeout=30)
+            redis_port = port(6379, "FLOWDESK_REDIS_URL", "Redis")
+            proc = start(redis_process(port=redis_port, log_dir=log_dir), timeout=30)
             env["FLOWDESK_REDIS_URL"] = proc.address
-            _say(f"redis         {proc.address}")
+            _say(f"redis         {proc.address}   (pid {proc.pid})")
         if "FLOWDESK_LLM_BASE_URL" not in os.environ:
-            _need_free_port(8000, "FLOWDESK_LLM_BASE_URL", "a model server")
-            proc = stack.start(
-                model_server_process(port=8000, log_dir=log_dir, backend=args.backend),
+            model_port = port(8000, "FLOWDESK_LLM_BASE_URL", "a model server")
+            proc = start(
+                model_server_process(port=model_port, log_dir=log_dir, backend=args.backend),
                 timeout=120,
             )
             env["FLOWDESK_LLM_BASE_URL"] = proc.address
             if args.backend == "sim":
                 env.setdefault("FLOWDESK_LLM_MODEL", "flowdesk-sim")
-            _say(f"model server  {proc.address}   ({args.backend})")
+            _say(f"model server  {proc.address}   ({args.backend}; pid {proc.pid})")
         os.environ.update(env)
 
         from app.settings import get_settings
@@ -455,32 +478,42 @@ def run_dev(args: argparse.Namespace) -> None:
         asyncio.run(ensure_topics(settings))
         base_port = settings.web_port
         for index in range(args.workers):
-            port = base_port + index
-            _need_free_port(port, "FLOWDESK_WEB_PORT", "a worker")
-            proc = stack.start(worker_process(web_port=port, log_dir=log_dir, env=env), timeout=90)
-            _say(f"worker {index + 1}      {proc.address}   (/health /ready)")
+            web_port = base_port + index
+            _need_free_port(web_port, "FLOWDESK_WEB_PORT", "a worker")
+            proc = start(worker_process(web_port=web_port, log_dir=log_dir, env=env), timeout=90)
+            _say(f"worker {index + 1}      {proc.address}   (/health /ready; pid {proc.pid})")
         _say(f"logs          {log_dir}/")
         _say(f"ready in {time.monotonic() - started:.1f} s; Ctrl-C stops everything")
         if args.demo:
             from app.demo import run_demo
 
-            asyncio.run(run_demo(settings=settings, rate=args.rate, count=args.count))
+            async def demo() -> None:
+                await asyncio.gather(
+                    run_demo(settings=settings, rate=args.rate, count=args.count),
+                    supervise_async(supervisor),
+                )
+
+            asyncio.run(demo())
         else:
-            while all(p.alive() for p in stack.processes):
-                time.sleep(0.5)
-            dead = [p for p in stack.processes if not p.alive()]
-            raise FlowdeskError(
-                f"{dead[0].name} stopped; its log: {dead[0].log_path}\n{dead[0].log_tail()}"
-            )
+            supervise(supervisor)
     except KeyboardInterrupt:
         _say("stopping...")
+    except FlowdeskError:
+        _say("stopping...")
+        raise  # its message is the last thing printed
     finally:
-        with contextlib.suppress(KeyboardInterrupt):
+        # Every child is stopped, whatever arrives meanwhile (a second Ctrl-C included).
+        with contextlib.suppress(KeyboardInterrupt), stop_signals.held():
             stack.stop()
-        _say("stopped")
+        _say(f"stopped; {supervisor.summary()}")
 
 
 _BROKER_NAMES = {"tansu": "Tansu, in memory", "kafka": "Apache Kafka, KRaft, data in a temp dir"}
+_BROKER_NOT_RESTARTED = {
+    "tansu": BROKER_NOT_RESTARTED,
+    "kafka": "the embedded Kafka's data folder goes when it stops, so a new broker would "
+    "start without its topics, offsets and tables: stopping everything; run flowdesk dev again",
+}
 
 
 def _need_free_port(port: int, variable: str, what: str) -> None:

@@ -11,6 +11,8 @@ import re
 import unicodedata
 from typing import Literal
 
+from app.wording import wording
+
 Channel = Literal["chat", "email", "voice"]
 CHANNELS: tuple[Channel, ...] = ("chat", "email", "voice")
 
@@ -19,21 +21,33 @@ CHAT_MAX_CHARS = 280
 CHAT_MAX_SENTENCES = 2
 ELLIPSIS = "\u2026"
 
-EMAIL_SIGN_OFF = "Kind regards,\nCustomer Support"
+#: The English sign-off; each language has its own (``app.wording``).
+EMAIL_SIGN_OFF = wording("en").sign_off
 
-# A greeting opening the text: "Hello,", "Hi there!", "Dear Jane Smith,", "Good morning:".
+# A greeting opening the text: "Hello,", "Hi there!", "Dear Jane Smith,", "Good morning:",
+# and the same in the other languages of app.language ("Hola,", "Guten Tag,", "您好").
 _GREETING = re.compile(
-    r"^\s*(?i:hi|hello|hey|dear|greetings|good\s+(?:morning|afternoon|evening))"
+    r"^\s*(?i:hi|hello|hey|dear|greetings|good\s+(?:morning|afternoon|evening)|hola"
+    r"|buen[oa]s(?:\s+(?:d[ií]as|tardes|noches))?|estimad[oa]|ol[áa]|oi|prezad[oa]|bom\s+dia"
+    r"|boa\s+(?:tarde|noite)|hallo|guten\s+(?:tag|morgen|abend)|liebe[rs]?"
+    r"|sehr\s+geehrte[rs]?|bonjour|bonsoir|salut|ch[eè]re?|您好|你好|こんにちは)"
     r"(?:\s+(?:(?i:there|all|everyone|again|valued|customer)|[A-Z][\w'.-]*)){0,3}"
-    r"\s*(?:[,!.:;]|\s[-\u2013\u2014]|\n)\s*"
+    r"\s*(?:[,!.:;\uff0c\uff01\uff1a\u3001\u3002]|\s[-\u2013\u2014]|\n)\s*"
 )
 # A sign-off closing the text, after a sentence or on its own line, and the name under it.
 _SIGN_OFF = re.compile(
-    r"(?:^|(?<=[.!?\n]))\s*(?i:(?:kind|best|warm|warmest|many)\s+regards|regards"
-    r"|best\s+wishes|sincerely|yours\s+(?:truly|sincerely)|cheers)\b[^.!?]{0,60}[.!]?\s*$"
+    r"(?:^|(?<=[.!?\n\u3002\uff01\uff1f]))\s*(?i:(?:kind|best|warm|warmest|many)\s+regards"
+    r"|regards|best\s+wishes|sincerely|yours\s+(?:truly|sincerely)|cheers"
+    r"|saludos(?:\s+cordiales)?|un\s+saludo|atentamente|cordialement|bien\s+[àa]\s+vous"
+    r"|(?:mit\s+freundlichen|viele|liebe|beste)\s+gr(?:ü|ue)(?:ß|ss)en?|atenciosamente"
+    r"|abra[çc]os|此致|よろしくお願い(?:いた)?します)\b[^.!?]{0,60}[.!]?\s*$"
 )
-# Where a sentence ends: its punctuation, any closing quotes or brackets, then a space.
-_SENTENCE_END = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s|$)")
+# Where a sentence ends: its punctuation, any closing quotes or brackets, then a space;
+# Chinese and Japanese full stops need no space after them.
+_SENTENCE_END = re.compile(
+    r"[.!?\u2026]+[\"'\u201d\u2019)\]]*(?=\s|$)|[\u3002\uff01\uff1f]+[\u300d\u300f)\]]*"
+)
+_WIDE_STOP = frozenset("\u3002\uff01\uff1f\u300d\u300f")
 # Words whose full stop does not end a sentence.
 _ABBREVIATIONS = frozenset({"e.g", "i.e", "mr", "mrs", "ms", "dr", "st", "no", "vs", "approx"})
 _TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof", "sir", "madam"})
@@ -61,7 +75,9 @@ _SPACE_BEFORE_PUNCTUATION = re.compile(r"\s+(?=[.,!?;:])")
 _EMPTY_BRACKETS = re.compile(r"\(\s*\)")
 
 
-def format_answer(text: str, *, channel: str, customer_name: str | None) -> str:
+def format_answer(
+    text: str, *, channel: str, customer_name: str | None, language: str = "en"
+) -> str:
     """``text`` shaped for ``channel`` (``chat``, ``email`` or ``voice``).
 
     - chat: at most ``CHAT_MAX_SENTENCES`` sentences and ``CHAT_MAX_CHARS`` characters
@@ -72,8 +88,9 @@ def format_answer(text: str, *, channel: str, customer_name: str | None) -> str:
     - voice: plain sentences on one line: no markdown, bullets, links, emoji or
       symbols a voice reads badly; order ids are kept.
 
-    Any greeting or sign-off the text opens or closes with is dropped first.
-    Raises ``ValueError`` for any other channel.
+    Any greeting or sign-off the text opens or closes with is dropped first. The
+    e-mail greeting and sign-off, and the word a voice reads for "#", are in
+    ``language`` (``app.wording``). Raises ``ValueError`` for any other channel.
     """
     if channel not in CHANNELS:
         raise ValueError(f"unknown channel {channel!r}: expected one of {', '.join(CHANNELS)}")
@@ -81,8 +98,8 @@ def format_answer(text: str, *, channel: str, customer_name: str | None) -> str:
     if channel == "chat":
         return _chat(body)
     if channel == "email":
-        return _email(body, customer_name)
-    return _voice(body)
+        return _email(body, customer_name, language)
+    return _voice(body, language)
 
 
 def first_name(customer_name: str | None) -> str | None:
@@ -112,7 +129,8 @@ def _chat(text: str) -> str:
     text = _SPACE.sub(" ", text).strip()
     kept = ""
     for sentence in _sentences(text)[:CHAT_MAX_SENTENCES]:
-        longer = f"{kept} {sentence}" if kept else sentence
+        space = "" if not kept or kept[-1] in _WIDE_STOP else " "
+        longer = f"{kept}{space}{sentence}"
         if len(longer) > CHAT_MAX_CHARS:
             break
         kept = longer
@@ -149,18 +167,19 @@ def _cut(text: str, limit: int) -> str:
     return room + ELLIPSIS
 
 
-def _email(text: str, customer_name: str | None) -> str:
+def _email(text: str, customer_name: str | None, language: str) -> str:
     name = first_name(customer_name)
-    greeting = f"Dear {name}," if name else "Hello,"
+    words = wording(language)
+    greeting = words.greeting_named.format(name=name) if name else words.greeting
     lines = [line.rstrip() for line in text.splitlines()]
     body = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    return f"{greeting}\n\n{body}\n\n{EMAIL_SIGN_OFF}"
+    return f"{greeting}\n\n{body}\n\n{words.sign_off}"
 
 
-def _voice(text: str) -> str:
+def _voice(text: str, language: str) -> str:
     text = _MARKDOWN_LINK.sub(lambda m: m[1] if m[1].strip() else " ", text)
     text = _URL.sub(" ", text)
-    text = _NUMBER_SIGN.sub("number ", text)
+    text = _NUMBER_SIGN.sub(wording(language).number_word, text)
     text = "\n".join(_plain_line(line) for line in text.splitlines()).translate(_MARKUP)
     text = "".join(char if _speakable(char) else " " for char in text)
     text = _EMPTY_BRACKETS.sub(" ", text)

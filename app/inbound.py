@@ -239,7 +239,9 @@ class Customer(BaseModel):
     name: str = ""
     email: str = ""
     tier: Tier = "standard"
-    locale: str = "en"
+    #: Empty when the CRM does not know it: the customer is then answered in the
+    #: language they write in (``app.language``).
+    locale: str = ""
 
 
 class OrderItem(BaseModel):

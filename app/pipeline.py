@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from app.answers import ModelAnswer, ProposedAction
 from app.enrich import Context
 from app.formatting import format_answer
+from app.language import answer_language
 from app.pii import redact
 from app.records import Action, Escalation, Outcome, Query, SupportResponse
 from app.rules import apply_rules
@@ -58,7 +59,9 @@ def finalize(outcome: Outcome, query: Query, context: Context | None) -> Outcome
     """A response outcome with the business rules applied and formatted for its channel.
 
     The rules (``app.rules``) have the last word on returns, whatever the model
-    proposed; the text is then shaped for the channel (``app.formatting``).
+    proposed; the text is then shaped for the channel (``app.formatting``). The
+    sentences the pipeline writes itself are in the customer's language
+    (``app.language.answer_language``), as the model was asked to write.
     """
     if outcome.route != "response":
         return outcome
@@ -72,11 +75,18 @@ def finalize(outcome: Outcome, query: Query, context: Context | None) -> Outcome
         ],
         confidence=0.5,
     )
-    result = apply_rules(query, proposed, order=context.order, unknown_order=context.unknown_order)
+    language = answer_language(context.profile, query.text)
+    result = apply_rules(
+        query,
+        proposed,
+        order=context.order,
+        unknown_order=context.unknown_order,
+        language=language,
+    )
     if result.escalate:
         return escalate(query, result.escalate)
     name = (context.profile or {}).get("name") or None
-    text = format_answer(result.text, channel=query.channel, customer_name=name)
+    text = format_answer(result.text, channel=query.channel, customer_name=name, language=language)
     return outcome.derive(text=text, intent=result.intent, actions=list(result.actions))
 
 

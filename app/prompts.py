@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from app.enrich import Context
+from app.language import NAMES, answer_language
 from app.records import Query
 
 INTENTS = (
@@ -109,9 +110,19 @@ def context_lines(context: Context) -> list[str]:
     if context.profile:
         name = context.profile.get("name") or "unknown"
         tier = context.profile.get("tier", "standard")
-        locale = context.profile.get("locale", "en")
+        locale = context.profile.get("locale") or "not set"
         lines.append(f"Customer: {name}, tier {tier}, locale {locale}.")
     return lines
+
+
+_FACTS_HEADING = "\n\nFacts from the shop's systems:\n"
+
+
+def language_line(query: Query, context: Context | None) -> str:
+    """The sentence telling the model which language to answer in: the customer's CRM
+    locale, else the language of their message (``app.language.answer_language``)."""
+    language = answer_language(context.profile if context else None, query.text)
+    return f"Write the answer in {NAMES.get(language, language)}."
 
 
 def build_messages(
@@ -119,27 +130,27 @@ def build_messages(
 ) -> list[dict[str, str]]:
     """The chat-completions ``messages`` for ``query``, within ``budget_tokens``.
 
-    The system prompt and the customer's message always go. Then the facts from the
-    tables (order, then profile) and the conversation history, newest turn first,
-    as long as the budget lasts: history is what gets trimmed first.
+    The system prompt (with the language to answer in) and the customer's message
+    always go. Then the facts from the tables (order, then profile) and the
+    conversation history, newest turn first, as long as the budget lasts: history is
+    what gets trimmed first.
     """
-    system = {"role": "system", "content": SYSTEM_PROMPT}
+    instructions = f"{SYSTEM_PROMPT} {language_line(query, context)}"
+    system = {"role": "system", "content": instructions}
     current = _customer_turn(query.channel, query.text)
     if context is None:
         return [system, current]
     used = estimate_tokens([system, current])
     facts: list[str] = []
     for line in context_lines(context):
-        cost = len(line) // CHARS_PER_TOKEN + 1
+        # The first fact brings the heading with it.
+        cost = (len(line) + len(_FACTS_HEADING) * (not facts)) // CHARS_PER_TOKEN + 1
         if used + cost > budget_tokens:
             break
         facts.append(line)
         used += cost
     if facts:
-        system = {
-            "role": "system",
-            "content": SYSTEM_PROMPT + "\n\nFacts from the shop's systems:\n" + "\n".join(facts),
-        }
+        system = {"role": "system", "content": instructions + _FACTS_HEADING + "\n".join(facts)}
     earlier: list[dict[str, str]] = []
     for turn in reversed(context.history):
         pair = [

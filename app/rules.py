@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from app.answers import ModelAnswer
 from app.records import Action, Query
+from app.wording import categories_phrase, format_date, wording
 
 #: Item categories that are never returnable.
 NON_RETURNABLE = frozenset({"grocery", "gift-card", "digital", "personal-care"})
@@ -31,21 +32,6 @@ ReturnReason = Literal[
     "window_expired",
     "non_returnable_category",
 ]
-
-_MONTHS = (
-    "January",
-    "February",
-    "March",
-    "April",
-    "May",
-    "June",
-    "July",
-    "August",
-    "September",
-    "October",
-    "November",
-    "December",
-)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,7 +60,9 @@ class RuleResult:
     decision: ReturnDecision | None = None
 
 
-def decide_return(order: dict[str, Any], *, damaged: bool, asked_at: datetime) -> ReturnDecision:
+def decide_return(
+    order: dict[str, Any], *, damaged: bool, asked_at: datetime, language: str = "en"
+) -> ReturnDecision:
     """Whether ``order`` can be returned when asked at ``asked_at``.
 
     The checks, in order, and the first that fails decides:
@@ -93,8 +81,9 @@ def decide_return(order: dict[str, Any], *, damaged: bool, asked_at: datetime) -
 
     The reason is ``eligible_damaged`` whenever the longer window applied. Both times
     must carry a UTC offset; the date in ``detail`` is given in ``asked_at``'s offset,
-    the customer's.
+    the customer's. ``detail`` is written in ``language`` (``app.wording``).
     """
+    words = wording(language)
     order_id = str(order["order_id"])
     asked_at = _aware(asked_at, "asked_at")
     banned = sorted(
@@ -105,10 +94,8 @@ def decide_return(order: dict[str, Any], *, damaged: bool, asked_at: datetime) -
             order_id=order_id,
             eligible=False,
             reason="non_returnable_category",
-            detail=(
-                f"Order {order_id} cannot be returned because it contains "
-                f"{_categories(banned)}, which are never returnable, and a return "
-                "covers the whole order."
+            detail=words.non_returnable.format(
+                order_id=order_id, items=categories_phrase(banned, language)
             ),
         )
     delivered = order.get("delivered_at")
@@ -117,33 +104,27 @@ def decide_return(order: dict[str, Any], *, damaged: bool, asked_at: datetime) -
             order_id=order_id,
             eligible=False,
             reason="not_delivered",
-            detail=f"Order {order_id} has not been delivered yet, so it cannot be returned.",
+            detail=words.not_delivered.format(order_id=order_id),
         )
     delivered_at = _aware(datetime.fromisoformat(delivered), "delivered_at")
     days = DAMAGED_RETURN_DAYS if damaged else RETURN_DAYS
     # In UTC, so that subtracting days never lands on another wall-clock hour across a
     # daylight-saving change of asked_at's zone.
     window_end = delivered_at.astimezone(UTC) + timedelta(days=days)
-    last_day = _date(window_end.astimezone(asked_at.tzinfo))
-    kind = "return window for damaged items" if damaged else "return window"
+    last_day = format_date(window_end.astimezone(asked_at.tzinfo), language)
+    window = (words.damaged_window if damaged else words.window).format(days=days)
     if delivered_at.astimezone(UTC) < asked_at.astimezone(UTC) - timedelta(days=days):
         return ReturnDecision(
             order_id=order_id,
             eligible=False,
             reason="window_expired",
-            detail=(
-                f"Order {order_id} can no longer be returned because its {days}-day "
-                f"{kind} ended on {last_day}."
-            ),
+            detail=words.window_expired.format(order_id=order_id, window=window, date=last_day),
         )
     return ReturnDecision(
         order_id=order_id,
         eligible=True,
         reason="eligible_damaged" if damaged else "eligible",
-        detail=(
-            f"Order {order_id} can be returned because it is within its {days}-day "
-            f"{kind}, which ends on {last_day}."
-        ),
+        detail=words.within_window.format(order_id=order_id, window=window, date=last_day),
     )
 
 
@@ -153,6 +134,7 @@ def apply_rules(
     *,
     order: dict[str, Any] | None,
     unknown_order: str | None,
+    language: str = "en",
 ) -> RuleResult:
     """The answer to ``query`` once the pipeline's rules have overruled the model.
 
@@ -165,7 +147,8 @@ def apply_rules(
       decided for an order the customer did not mean;
     - otherwise the actions are exactly the decision's ``return_label`` or
       ``return_denied`` for that order, and the text states the decision: the model's
-      text is dropped, as it may contradict it.
+      text is dropped, as it may contradict it. That text and the decision's
+      ``detail`` are written in ``language`` (``app.wording``).
 
     Any other query keeps the model's text, intent and actions, less the
     ``return_label`` and ``return_denied`` it may have proposed.
@@ -180,14 +163,14 @@ def apply_rules(
     if order is None or unknown_order:
         return RuleResult(escalate="no_order", intent=query.intent)
     decision = decide_return(
-        order, damaged=query.damaged, asked_at=datetime.fromisoformat(query.received_at)
+        order,
+        damaged=query.damaged,
+        asked_at=datetime.fromisoformat(query.received_at),
+        language=language,
     )
     if decision.eligible:
         action = Action(type="return_label", order_id=decision.order_id, detail=decision.detail)
-        text = (
-            f"Your return for order {decision.order_id} is accepted: a prepaid return "
-            "label is on its way to you by e-mail."
-        )
+        text = wording(language).return_accepted.format(order_id=decision.order_id)
     else:
         action = Action(type="return_denied", order_id=decision.order_id, detail=decision.detail)
         text = decision.detail
@@ -203,16 +186,7 @@ def _category(item: dict[str, Any]) -> str:
     return "-".join(str(item.get("category") or "").lower().replace("_", " ").split())
 
 
-def _categories(names: list[str]) -> str:
-    listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
-    return f"items in the {listed} categor{'y' if len(names) == 1 else 'ies'}"
-
-
 def _aware(value: datetime, name: str) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{name} must carry a UTC offset, got {value.isoformat()}")
     return value
-
-
-def _date(value: datetime) -> str:
-    return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"

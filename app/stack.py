@@ -239,17 +239,38 @@ def worker_process(*, web_port: int, log_dir: Path, env: Mapping[str, str]) -> M
 
 
 class Stack:
-    """Processes started in order and stopped in reverse order."""
+    """Processes started in order and stopped in reverse order.
 
-    def __init__(self, *, log_dir: Path) -> None:
+    ``guard``: a context each child is started and recorded in; ``flowdesk dev`` holds
+    Ctrl-C back in it, so that no child is started without being recorded to be stopped.
+    """
+
+    def __init__(
+        self,
+        *,
+        log_dir: Path,
+        guard: Callable[[], contextlib.AbstractContextManager[object]] = contextlib.nullcontext,
+    ) -> None:
         self.log_dir = log_dir
         self.processes: list[ManagedProcess] = []
+        self._guard = guard
 
     def start(self, process: ManagedProcess, *, timeout: float = 60.0) -> ManagedProcess:
-        process.start()
-        self.processes.append(process)
+        with self._guard():
+            process.start()
+            self.processes.append(process)
         process.wait_healthy(timeout)
         return process
+
+    def restart(self, process: ManagedProcess) -> None:
+        """Start a stopped ``process`` of this stack again; it keeps its place in the
+        stopping order. Does not wait until it is healthy."""
+        if process not in self.processes:
+            raise ValueError(f"{process.name} is not a process of this stack")
+        if process.alive():
+            raise ValueError(f"{process.name} is still running (pid {process.pid})")
+        with self._guard():
+            process.start()
 
     def stop(self) -> None:
         while self.processes:
