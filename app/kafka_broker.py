@@ -347,9 +347,11 @@ def kafka_process(
     """
     java = find_java()
     if cache is None:
-        from app.settings import get_settings
+        # Read now, not through get_settings(): flowdesk dev sets more variables after
+        # starting the broker, and the cached settings would miss them.
+        from app.settings import Settings
 
-        cache = cache_root(get_settings().kafka_cache_dir)
+        cache = cache_root(Settings().kafka_cache_dir)
     lib = resolve(version, cache=cache, say=say)
     data_dir = Path(tempfile.mkdtemp(prefix="flowdesk-kafka-"))
     return KafkaProcess(

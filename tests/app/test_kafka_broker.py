@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import shutil
+import signal
 import stat
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,8 +34,8 @@ from app.kafka_broker import (
     server_properties,
 )
 from app.kafka_flavour import detect
-from app.settings import get_settings
-from app.stack import free_port, port_open
+from app.settings import Settings
+from app.stack import free_port, http_ok, port_open
 
 
 @pytest.mark.parametrize(
@@ -160,7 +165,7 @@ def test_one_node_is_controller_and_broker_on_loopback(tmp_path: Path) -> None:
 def _missing_tools() -> str | None:
     if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
         return "Apache Kafka needs Java 17+, and this machine has no java"
-    lib = cache_root(get_settings().kafka_cache_dir) / f"kafka-{kafka_broker.KAFKA_VERSION}" / "lib"
+    lib = cache_root(Settings().kafka_cache_dir) / f"kafka-{kafka_broker.KAFKA_VERSION}" / "lib"
     if shutil.which("mvn") is None and not kafka_broker.jars_ready(lib):
         return "resolving Apache Kafka's jars needs Maven, and this machine has no mvn"
     return None
@@ -227,3 +232,56 @@ async def test_kafka_starts_serves_and_stops_clean(tmp_path: Path) -> None:
     finally:
         broker.stop()
     assert not broker.data_dir.exists()
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(_missing_tools() is not None, reason=_missing_tools() or "")
+def test_flowdesk_dev_runs_on_kafka_and_stops_it(tmp_path: Path) -> None:
+    env = {**os.environ, "FLOWDESK_WEB_PORT": str(free_port())}
+    for configured in ("FLOWDESK_KAFKA_URL", "FLOWDESK_REDIS_URL", "FLOWDESK_LLM_BASE_URL"):
+        env.pop(configured, None)
+    argv = ["dev", "--broker", "kafka", "--free-ports", "--backend", "sim"]
+    dev = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", *argv, "--log-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        start_new_session=True,
+    )
+    assert dev.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 240
+    try:
+        while time.monotonic() < deadline:
+            line = dev.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+            if "Ctrl-C stops everything" in line:
+                break
+        output = "".join(lines)
+        assert "ready in" in output, output
+        broker = re.search(
+            r"broker +kafka://127\.0\.0\.1:(\d+) +\(Apache Kafka.*pid (\d+)\)", output
+        )
+        assert broker is not None, output
+        worker = re.search(r"worker 1 +(http://\S+)", output)
+        assert worker is not None and http_ok(worker.group(1) + "ready"), output
+    finally:
+        os.kill(dev.pid, signal.SIGINT)
+        try:
+            rest, _ = dev.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            os.killpg(dev.pid, signal.SIGKILL)
+            dev.communicate()
+            raise
+    assert "stopped" in rest, rest
+    port, pid = int(broker.group(1)), int(broker.group(2))
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+    assert not port_open("127.0.0.1", port)
+    # The node's data folder, named in the configuration it logged, went with it.
+    data = re.search(r"log\.dirs = (\S+)/log", (tmp_path / "broker.log").read_text())
+    assert data is not None
+    assert not Path(data.group(1)).exists()
