@@ -452,7 +452,6 @@ def run_dev(args: argparse.Namespace) -> None:
                 fatal=_BROKER_NOT_RESTARTED[args.broker],
             )
             env["FLOWDESK_KAFKA_URL"] = proc.address
-            env["FLOWDESK_KAFKA_FLAVOUR"] = args.broker
             _say(f"broker        {proc.address}   ({_BROKER_NAMES[args.broker]}; pid {proc.pid})")
         if "FLOWDESK_REDIS_URL" not in os.environ:
             redis_port = port(6379, "FLOWDESK_REDIS_URL", "Redis")

@@ -277,6 +277,11 @@ def test_flowdesk_dev_runs_on_kafka_and_stops_it(tmp_path: Path) -> None:
             dev.communicate()
             raise
     assert "stopped" in rest, rest
+    # The worker asked the broker what it is, and keeps batching on.
+    worker_log = "".join(p.read_text() for p in tmp_path.glob("worker-*.log"))
+    assert "flavour='kafka'" in worker_log
+    assert "producer_max_batch_size=16384" in worker_log
+    assert "FetchRequest v11" in worker_log
     port, pid = int(broker.group(1)), int(broker.group(2))
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
