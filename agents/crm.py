@@ -21,10 +21,13 @@ from app.logs import key_text, log_context
 from app.main import app
 from app.metrics import EVENTS
 from app.settings import get_settings
+from app.sizes import check_ids, check_record, check_table_value, check_whole
 from app.topics import CUSTOMERS, ORDERS, crm_topic, customers_topic, orders_topic
 from tables.crm import customers, orders
 
 settings = get_settings()
+#: The largest record a worker sends (``app.sizes``).
+LIMIT = settings.producer_max_request_size
 
 Parser = Callable[[bytes | None], Customer | Order]
 
@@ -33,17 +36,20 @@ async def _rekey(stream: StreamT, parse: Parser) -> None:
     async for event in acked_when_done(stream):
         message = event.message
         try:
+            check_whole(message.key, message.value, limit=LIMIT)
             record = parse(message.value)
+            order_id = record.order_id if isinstance(record, Order) else None
+            check_ids(customer_id=record.customer_id, order_id=order_id)
+            with log_context(customer_id=record.customer_id):
+                key = record.customer_id.encode()
+                headers = source_headers(
+                    topic=message.topic, partition=message.partition, offset=message.offset
+                )
+                check_record(key, message.value, headers, limit=LIMIT, what="the record re-keyed")
+                await crm_topic.send(key=key, value=message.value, headers=headers)
         except Exception as exc:  # bad input, or a bug: park it, never stop the stream
             await dead_letter(event, exc)
             continue
-        with log_context(customer_id=record.customer_id):
-            headers = source_headers(
-                topic=message.topic, partition=message.partition, offset=message.offset
-            )
-            await crm_topic.send(
-                key=record.customer_id.encode(), value=message.value, headers=headers
-            )
 
 
 @app.agent(customers_topic)
@@ -67,16 +73,22 @@ async def apply_crm(stream: StreamT) -> None:
             try:
                 if topic == CUSTOMERS:
                     customer = parse_customer(message.value)
-                    customers[customer.customer_id.encode()] = customer.model_dump(mode="json")
+                    key = customer.customer_id.encode()
+                    profile = customer.model_dump(mode="json")
+                    check_table_value(customers, key, profile, limit=LIMIT, what="the profile")
+                    customers[key] = profile
                 elif topic == ORDERS:
                     order = parse_order(message.value)
                     key = order.customer_id.encode()
                     # Assigned back as a new dict: a value changed in place misses the changelog.
-                    orders[key] = upsert_order(
+                    recent = upsert_order(
                         orders.get(key),
                         order.model_dump(mode="json"),
                         keep=settings.orders_per_customer,
                     )
+                    what = "the customer's recent orders with this one"
+                    check_table_value(orders, key, recent, limit=LIMIT, what=what)
+                    orders[key] = recent
                 else:
                     raise InputError(f"no table for CRM messages from {topic!r}")
             except Exception as exc:  # bad input, or a bug: park it, never stop the stream

@@ -16,8 +16,13 @@ from app.dlq import dead_letter
 from app.errors import ValidationError
 from app.main import app
 from app.metrics import EVENTS
+from app.settings import get_settings
+from app.sizes import check_table_value, check_whole
 from app.topics import models_topic
 from tables.models import models
+
+#: The largest record a worker sends (``app.sizes``).
+LIMIT = get_settings().producer_max_request_size
 
 
 @app.agent(models_topic)
@@ -31,9 +36,12 @@ async def manage_models(stream: StreamT) -> None:
                 models.pop(message.key, None)
                 EVENTS.labels(stage="models", result="removed").inc()
                 continue
+            check_whole(message.key, message.value, limit=LIMIT)
             definition = parse_definition(message.key, message.value)
+            key, value = definition.id.encode(), definition.model_dump(mode="json")
+            check_table_value(models, key, value, limit=LIMIT, what="the definition")
         except Exception as exc:  # bad input, or a bug: park it, never stop the stream
             await dead_letter(event, exc)
             continue
-        models[definition.id.encode()] = definition.model_dump(mode="json")
+        models[key] = value
         EVENTS.labels(stage="models", result="defined").inc()

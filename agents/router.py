@@ -26,7 +26,7 @@ from app.main import app, client_security
 from app.metrics import DUPLICATE_OUTCOMES, ESCALATIONS, EVENTS
 from app.monitor import SignalBatches, signal_of
 from app.pipeline import to_escalation, to_response
-from app.published import PublishedOutcomes
+from app.published import PublishedOutcomes, output_partitions
 from app.records import Outcome
 from app.settings import get_settings
 from app.status import RECENT
@@ -63,6 +63,11 @@ published = PublishedOutcomes(
     },
     client_options=client_security(settings),
 )
+#: The topics outcomes go to.
+published_topics = [
+    *(topic.get_topic_name() for topic in response_topics.values()),
+    escalations_topic.get_topic_name(),
+]
 
 
 @app.on_partitions_revoked.connect
@@ -75,11 +80,30 @@ async def _revoked(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> No
 
 @app.on_partitions_assigned.connect
 async def _assigned(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-    """Faust sends the whole new assignment: ``(app, assigned)``."""
+    """Faust sends the whole new assignment: ``(app, assigned)``.
+
+    The output partitions of the outcome partitions taken over are read back at once,
+    all together, so that their first replays find the read done or under way.
+    """
     now = time.time()
-    for tp in args[0] if args else ():
-        if tp.topic == OUTCOMES:
-            owned_since.setdefault(tp, now)
+    taken = [
+        tp for tp in (args[0] if args else ()) if tp.topic == OUTCOMES and tp not in owned_since
+    ]
+    for tp in taken:
+        owned_since[tp] = now
+    if taken:
+        topics = {name: SPECS[name].partition_count(settings) for name in published_topics}
+        source_partitions = SPECS[OUTCOMES].partition_count(settings)
+        published.prefetch(
+            (
+                tp
+                for taken_tp in taken
+                for tp in output_partitions(
+                    taken_tp.partition, source_partitions=source_partitions, topics=topics
+                )
+            ),
+            since=now,
+        )
 
 
 async def published_before(event: EventT, topic: str, key: bytes, outcome: Outcome) -> bool:
@@ -141,7 +165,11 @@ async def _route(stream: StreamT) -> None:
             # on the broker before the outcome's offset is acknowledged. The record of it
             # comes after the send: a crash between the two repeats the outcome rather
             # than losing it.
-            await topic.send(key=key, value=value)
+            try:
+                await topic.send(key=key, value=value)
+            except Exception as exc:  # never stop the stream: the outcome is parked instead
+                await dead_letter(event, exc)
+                continue
             routed[key] = mark_routed(
                 routed.get(key),
                 outcome.query_id,

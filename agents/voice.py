@@ -37,6 +37,7 @@ from app.logs import key_text, log_context
 from app.main import app
 from app.metrics import EVENTS
 from app.settings import get_settings
+from app.sizes import check_record, check_table_value
 from app.topics import queries_topic, voice_topic
 from app.voice import (
     StoredSegment,
@@ -54,6 +55,8 @@ from tables.voice import voice_calls
 
 logger = logging.getLogger(__name__)
 settings = get_settings()
+#: The largest record a worker sends (``app.sizes``).
+LIMIT = settings.producer_max_request_size
 
 TICK_HEADER = "flowdesk.tick"
 CHECK_HEADER = "flowdesk.check"  # value: the call id to look at
@@ -96,8 +99,18 @@ async def assemble_voice(stream: StreamT) -> None:
                 await dead_letter(event, exc)
 
 
-def _store(call: VoiceCall, partition: int) -> None:
-    voice_calls[call.call_id.encode()] = {"partition": partition, "call": call.to_dict()}
+#: Room a call stored with a new segment keeps for its later changes of state (answered,
+#: abandoned), so that the sweep never finds a call it cannot store.
+STATE_ROOM = 1024
+
+
+def _store(call: VoiceCall, partition: int, *, room: int = 0) -> None:
+    """Write the call to the table; ``TooLarge`` when it would not fit in a changelog
+    record with ``room`` bytes to spare."""
+    key = call.call_id.encode()
+    value = {"partition": partition, "call": call.to_dict()}
+    check_table_value(voice_calls, key, value, limit=LIMIT - room, what="the call")
+    voice_calls[key] = value
 
 
 async def on_segment(event: EventT, arrived_ms: int) -> None:
@@ -117,7 +130,7 @@ async def on_segment(event: EventT, arrived_ms: int) -> None:
             max_chars=settings.max_text_chars,
         )
         if result.call is not call:
-            _store(result.call, message.partition)
+            _store(result.call, message.partition, room=STATE_ROOM)
             if result.note == "stored" and result.call.final_seq is not None:
                 schedule_check(result.call, message.partition)
         EVENTS.labels(stage="voice", result=result.note).inc()
@@ -154,10 +167,12 @@ async def answer(call: VoiceCall, utterance: Utterance, *, completed_ms: int) ->
             source=first.source,
             max_chars=settings.max_text_chars,
         )
+        key, value = query.customer_id.encode(), query_codec.encode(query)
+        check_record(key, value, limit=LIMIT, what="the call's query")
     except InputError as exc:
         await _dead_letter_segments(stored_segments(call), exc)
         return
-    await queries_topic.send(key=query.customer_id.encode(), value=query_codec.encode(query))
+    await queries_topic.send(key=key, value=value)
     EVENTS.labels(stage="ingest", result="voice").inc()
 
 

@@ -22,8 +22,9 @@ from collections.abc import (
     Hashable,
     Iterable,
     Mapping,
+    Sequence,
 )
-from typing import Any, Protocol, cast
+from typing import Any, Literal, Protocol, cast
 
 from faust import StreamT
 from faust.streams import Stream
@@ -246,6 +247,40 @@ class UndeliveredRecords(SkippedOffsets):
     """
 
     reads = 2
+
+
+ReadAgainAction = Literal["wait", "fill", "read"]
+
+
+def read_again_action(
+    *, committed: int, finished: bool, again: tuple[int, float] | None, now: float, settle: float
+) -> ReadAgainAction:
+    """What to do about a partition found stalled at ``committed``, with offsets
+    ``finished`` past it or not (a tail), read again from ``again`` (offset, when) or
+    never: ``wait`` while what was read again has had less than ``settle`` seconds to
+    arrive; ``fill`` (commit past) a gap still there after reading it again, which is
+    not in the log; else ``read`` it again."""
+    if again is not None and now - again[1] < settle:
+        return "wait"
+    if again is not None and again[0] == committed and finished:
+        return "fill"
+    return "read"
+
+
+def dropped_records(
+    batch: Mapping[Any, Sequence[Any]], handed: Mapping[Any, int]
+) -> dict[Any, int]:
+    """Per partition of a fetched ``batch`` (partition -> records, each with an
+    ``offset``), the first offset not handed on, when records were left over:
+    ``handed`` gives, per partition, the offset after the last record handed on."""
+    dropped = {}
+    for tp, records in batch.items():
+        if not records:
+            continue
+        first = handed.get(tp, records[0].offset)
+        if records[-1].offset >= first:
+            dropped[tp] = first
+    return dropped
 
 
 def skip_heads(

@@ -12,10 +12,11 @@ Phases, all against one model simulator at a fixed latency:
    call in turn, as a plain Faust agent would.
 5. workers=N (``--scale``): the pipeline phase on N workers of one consumer group,
    each with ``capacity`` model requests in flight, once the group has settled.
-6. takeover (when ``--scale`` includes 3): three workers fed at a steady rate; after
-   a third of the queries one is SIGKILLed. Measured: how long until the survivors
-   own every partition and are ready, the longest silence in the outcome stream,
-   and whether every query still got exactly one outcome.
+6. takeover (``--takeover``): two workers fed at a steady rate; after a third of the
+   queries one is SIGKILLed. Measured: how long until the survivor owns every
+   partition and is ready, the longest silence in the outcome stream, the latency of
+   the queries in flight at the kill (from the kill to each one's outcome), and
+   whether every query still got exactly one outcome.
 
 Every pipeline phase runs on a fresh broker and Redis, so no offsets, cache
 entries or backlog carry over from one phase to the next. Each phase but the
@@ -70,8 +71,8 @@ from app.topics import (
     ensure_topics,
 )
 
-#: Workers the takeover phase runs; ``--scale`` including it turns the phase on.
-TAKEOVER_WORKERS = 3
+#: Workers the takeover phase runs (one of them is killed).
+TAKEOVER_WORKERS = 2
 
 
 @dataclass
@@ -152,6 +153,27 @@ def largest_gap(timestamps_ms: Iterable[int], *, start_ms: int, end_ms: int | No
     """
     times = sorted(t for t in timestamps_ms if t >= start_ms and (end_ms is None or t < end_ms))
     return max((b - a for a, b in zip([start_ms, *times], times, strict=False)), default=0) / 1000
+
+
+def in_flight_latencies(
+    sent_ms: dict[str, int], answered_ms: dict[str, int], *, killed_ms: int
+) -> tuple[list[float], int]:
+    """The queries in flight at a kill: sent before ``killed_ms`` and not answered before it.
+
+    ``answered_ms``: query id -> when its first outcome was written. Returns each
+    answered one's wait from the kill to its outcome (ms), and how many got none.
+    """
+    waits: list[float] = []
+    unanswered = 0
+    for query_id, sent in sent_ms.items():
+        answered = answered_ms.get(query_id)
+        if sent >= killed_ms or (answered is not None and answered < killed_ms):
+            continue
+        if answered is None:
+            unanswered += 1
+        else:
+            waits.append(float(answered - killed_ms))
+    return waits, unanswered
 
 
 def parse_worker_counts(text: str) -> tuple[int, ...]:
@@ -719,6 +741,7 @@ async def _run_takeover(
         return killed_at, time.time() - killed_at
 
     counts: Counter[str] = Counter()
+    answered_ms: dict[str, int] = {}
     stamps: list[int] = []
     latencies: list[float] = []
     async with _Traffic(bootstrap=bootstrap) as traffic:
@@ -735,6 +758,7 @@ async def _run_takeover(
                             bar.update()
                             progress_at = time.monotonic()
                         counts[outcome.query_id] += 1
+                        answered_ms.setdefault(outcome.query_id, outcome.timestamp_ms)
                         stamps.append(outcome.timestamp_ms)
                         if outcome.latency_ms is not None:
                             latencies.append(outcome.latency_ms)
@@ -756,14 +780,21 @@ async def _run_takeover(
         finally:
             await _cancel(sender, takeover)
         expected = [traffic.query_id(n) for n in range(count)]
+        sent_ms = dict(traffic.sent_ms)
     killed_ms = round(killed_at * 1000)
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+    waits, unanswered = in_flight_latencies(sent_ms, answered_ms, killed_ms=killed_ms)
+
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(value, 1)
+
     return {
         "workers": len(workers),
         "rate_qps": round(rate, 2),
         "queries": count,
         "stream_seconds": round(count / rate, 1),
         "killed_after": kill_after,
+        "killed_at_ms": killed_ms,
         "victim_partitions": sorted(owners[victim]),
         "takeover_seconds": round(takeover_seconds, 2),
         "max_gap_seconds": round(largest_gap(stamps, start_ms=killed_ms), 2),
@@ -774,6 +805,12 @@ async def _run_takeover(
         "duplicated": sum(1 for q in expected if counts[q] > 1),
         "p50_ms": None if p50 is None else round(p50, 1),
         "p99_ms": None if p99 is None else round(p99, 1),
+        # The queries in flight at the kill, from the kill to their outcome.
+        "in_flight": len(waits) + unanswered,
+        "in_flight_unanswered": unanswered,
+        "in_flight_p50_ms": rounded(percentile(waits, 50)),
+        "in_flight_p99_ms": rounded(percentile(waits, 99)),
+        "in_flight_max_ms": rounded(max(waits, default=None)),
     }
 
 
@@ -802,8 +839,10 @@ class BenchConfig:
     capacity: int = 64
     naive_count: int = 50
     latency_count: int = 1000
-    #: Worker counts of the scale-out phases; including 3 adds the takeover phase.
+    #: Worker counts of the scale-out phases.
     scale: tuple[int, ...] = ()
+    #: Run the takeover phase: two workers, one SIGKILLed under steady traffic.
+    takeover: bool = False
     #: Steady rate of the takeover phase, q/s; None: half of one worker's capacity.
     takeover_rate: float | None = None
     #: How long the takeover phase sends, s; the kill comes after a third of it.
@@ -895,7 +934,7 @@ def run_bench(config: BenchConfig, *, log_dir: Path | None = None) -> dict[str, 
                 rate=None,
                 workers=workers,
             )
-        if TAKEOVER_WORKERS in config.scale:
+        if config.takeover:
             rate = config.takeover_rate or half_rate
             takeover = _takeover_phase(
                 log_dir=log_dir,
@@ -1008,11 +1047,17 @@ def format_table(report: dict[str, Any]) -> str:
         lines.append(
             f"takeover: {takeover['workers']} workers at {takeover['rate_qps']} q/s, one"
             f" SIGKILLed (partitions {takeover['victim_partitions']}) after"
-            f" {takeover['killed_after']} of {takeover['queries']} queries: survivors own"
+            f" {takeover['killed_after']} of {takeover['queries']} queries: the others own"
             f" every partition and are ready {takeover['takeover_seconds']} s later;"
             f" longest gap in outcomes {takeover['max_gap_seconds']} s"
             f" ({takeover['max_gap_before_kill_seconds']} s before the kill);"
             f" lost {takeover['lost']}, duplicated {takeover['duplicated']}"
+        )
+        lines.append(
+            f"  {takeover['in_flight']} queries in flight at the kill, from the kill to"
+            f" their outcome: p50 {takeover['in_flight_p50_ms']} ms,"
+            f" p99 {takeover['in_flight_p99_ms']} ms, max {takeover['in_flight_max_ms']} ms;"
+            f" {takeover['in_flight_unanswered']} unanswered"
         )
         sent_after_kill = takeover["stream_seconds"] * (
             1 - takeover["killed_after"] / takeover["queries"]

@@ -134,8 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--scale",
         default="",
         metavar="N,N,...",
-        help="also run the pipeline on N workers for each N, e.g. 1,2,3; with 3, also the "
-        "takeover phase (none)",
+        help="also run the pipeline on N workers for each N, e.g. 1,2,3 (none)",
+    )
+    bench.add_argument(
+        "--takeover",
+        action="store_true",
+        help="also run the takeover phase: two workers, one SIGKILLed under steady traffic",
     )
     bench.add_argument(
         "--takeover-rate",
@@ -341,6 +345,7 @@ def run_bench_command(args: argparse.Namespace) -> None:
         naive_count=args.naive_count,
         latency_count=args.latency_count,
         scale=parse_worker_counts(args.scale) if args.scale else (),
+        takeover=args.takeover,
         takeover_rate=args.takeover_rate,
         takeover_seconds=args.takeover_seconds,
         profile=args.profile,

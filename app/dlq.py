@@ -12,10 +12,21 @@ from typing import Any
 
 from faust.types import EventT
 
-from app.errors import FlowdeskError, InputError
+from app.dlq_once import ledger, once_per_source
+from app.errors import FlowdeskError, InputError, TooLarge
 from app.metrics import DEAD_LETTERS
+from app.settings import get_settings
+from app.sizes import (
+    HEADER_ROOM,
+    ORIGINAL_SIZE,
+    cut_to_fit,
+    described,
+    fits,
+    is_size_error,
+    topic_message_limit,
+)
 from app.status import RECENT
-from app.topics import dlq_topic
+from app.topics import DLQ, dlq_topic
 
 logger = logging.getLogger(__name__)
 
@@ -89,20 +100,94 @@ async def dead_letter(event: EventT, error: BaseException) -> None:
     )
 
 
+@once_per_source(ledger)
 async def send_dead_letter(
     *, key: bytes | None, value: bytes, error: BaseException, source: tuple[str, int, int]
 ) -> None:
-    """Dead-letter ``value``, the original bytes of the inbound message at ``source``."""
+    """Dead-letter ``value``, the original bytes of the inbound message at ``source``.
+
+    Whole when it fits in one record, else cut to fit (``fit_dead_letter``). Logged
+    and counted once the broker has it.
+    """
+    global _broker_limit
+    limit = dead_letter_limit()
+    while True:
+        letter = fit_dead_letter(key=key, value=value, error=error, source=source, limit=limit)
+        try:
+            await _deliver(*letter)
+            break
+        except Exception as exc:
+            if not is_size_error(exc) or limit <= 2 * HEADER_ROOM:
+                raise
+            # The producer let it through, so the broker holds less than the producer
+            # may send: learn how much (else halve, keeping room for the headers), and
+            # send it cut to that.
+            logger.warning("%s refused a record of up to %d bytes: %s", DLQ, limit, exc)
+            learned = await topic_message_limit(get_settings(), DLQ)
+            if learned is None or learned >= limit:
+                learned = max(limit // 2, 2 * HEADER_ROOM)
+            limit = _broker_limit = learned
+    named = dict(letter[2])
+    cut = f" (cut from {named[ORIGINAL_SIZE].decode()} bytes)" if ORIGINAL_SIZE in named else ""
     topic, partition, offset = source
-    headers = dlq_headers(error=error, topic=topic, partition=partition, offset=offset)
     logger.warning(
-        "dead-lettered %s[%s]@%s: %s: %s",
+        "dead-lettered %s[%s]@%s%s: %s: %s",
         topic,
         partition,
         offset,
-        headers[0][1].decode(),
-        headers[1][1].decode(errors="replace")[:200],
+        cut,
+        named["error.type"].decode(),
+        named["error.message"].decode(errors="replace")[:200],
     )
-    await dlq_topic.send(key=key, value=value, headers=headers)
-    DEAD_LETTERS.labels(error_type=headers[0][1].decode()).inc()
+    DEAD_LETTERS.labels(error_type=named["error.type"].decode()).inc()
     RECENT.add("dead_letter")
+
+
+#: The dead-letter topic's own limit, when the broker refused a record the producer
+#: allowed (``send_dead_letter``); None: the producer's limit holds.
+_broker_limit: int | None = None
+
+
+def dead_letter_limit() -> int:
+    """The most bytes one dead letter may take: the producer's limit, or the broker's."""
+    limit = get_settings().producer_max_request_size
+    return min(limit, _broker_limit) if _broker_limit is not None else limit
+
+
+def fit_dead_letter(
+    *,
+    key: bytes | None,
+    value: bytes,
+    error: BaseException,
+    source: tuple[str, int, int],
+    limit: int,
+) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
+    """The dead letter of ``value``: key, value and headers within ``limit`` bytes.
+
+    A value that does not fit whole becomes a ``too_large`` dead letter cut to fit,
+    whatever else was wrong with it (its own error type and message follow in
+    ``error.message``). Every ``too_large`` letter carries ``original.size`` and
+    ``original.sha256``.
+    """
+    topic, partition, offset = source
+    headers = dlq_headers(error=error, topic=topic, partition=partition, offset=offset)
+    if isinstance(error, TooLarge):
+        # Every too_large letter says what the whole was, cut or not.
+        headers = described(value, headers)
+    if fits(key, value, headers, limit=limit):
+        return key, value, headers
+    if not isinstance(error, TooLarge):
+        why = dict(headers)
+        error = TooLarge(
+            f"message of {len(value)} bytes does not fit in a dead letter of at most "
+            f"{limit} bytes; {why['error.type'].decode()}: "
+            f"{why['error.message'].decode(errors='replace')}"
+        )
+        headers = dlq_headers(error=error, topic=topic, partition=partition, offset=offset)
+    return cut_to_fit(key, value, headers, limit=limit)
+
+
+async def _deliver(key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+    """Send one dead letter and wait for the broker's answer."""
+    delivered = await dlq_topic.send(key=key, value=value, headers=headers)
+    await delivered

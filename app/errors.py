@@ -49,6 +49,12 @@ class ValidationError(InputError):
     error_type = "validation_error"
 
 
+class TooLarge(InputError):
+    """The message, or what it would become, does not fit in one Kafka record."""
+
+    error_type = "too_large"
+
+
 class VoiceCallError(InputError):
     """A voice call or segment that cannot be answered (abandoned, conflicting, late)."""
 

@@ -25,7 +25,14 @@ from mode import Service
 from mode.utils.futures import maybe_async
 
 from app import kafka_codec, kafka_fetch
-from app.acks import CommitPoints, SkippedOffsets, UndeliveredRecords, skip_heads
+from app.acks import (
+    CommitPoints,
+    SkippedOffsets,
+    UndeliveredRecords,
+    dropped_records,
+    read_again_action,
+    skip_heads,
+)
 from app.errors import ConfigurationError
 from app.kafka_flavour import BrokerInfo, BrokerTuning, describe, detect, tuning
 from app.logs import FlowdeskWorker
@@ -167,6 +174,12 @@ def position_or_none(consumer: AIOKafkaConsumer, tp: TP) -> int | None:
 #: the partition is read again from that offset (``app.acks.SkippedOffsets``), s.
 SKIPPED_OFFSETS_AFTER = 10.0
 
+#: How long finished offsets past a committed offset that does not move may last before
+#: it is read again, s. Every agent finishes a partition's events in offset order, so
+#: such a gap is a skip as soon as it is seen; the wait only spares a seek for a gap that
+#: closes by itself. Offsets read again get ``SKIPPED_OFFSETS_AFTER`` to arrive.
+SKIPPED_GAP_AFTER = 2.0
+
 
 def apply_paused(consumer: AIOKafkaConsumer, paused: Set[TP]) -> None:
     """Make aiokafka fetch none of ``paused`` and every other assigned partition.
@@ -205,15 +218,26 @@ class _Consumer(aiokafka_driver.Consumer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._points = CommitPoints()
-        self._skipped = SkippedOffsets(after=SKIPPED_OFFSETS_AFTER)
-        #: partition -> the offset it was last read again from
-        self._read_again_from: dict[TP, int] = {}
+        #: gaps before finished offsets, and tails below the high-water mark
+        self._skipped = SkippedOffsets(after=SKIPPED_GAP_AFTER)
+        self._skipped_tails = SkippedOffsets(after=SKIPPED_OFFSETS_AFTER)
+        #: partition -> the offset it was last read again from, and when (monotonic)
+        self._read_again_from: dict[TP, tuple[int, float]] = {}
         self._undelivered = UndeliveredRecords(after=SKIPPED_OFFSETS_AFTER)
         #: partition -> the offset after the last record ``getmany`` delivered, or the
         #: offset it is read from
         self._delivered: dict[TP, int] = {}
         #: complete ``getmany`` batches delivered
         self._reads = 0
+        #: the batch ``getmany`` is delivering, the generation it was fetched in, and the
+        #: seeks to committed offsets before it (``dropped_records``)
+        self._batch: Mapping[TP, list[Any]] = {}
+        self._batch_generation = 0
+        self._batch_seeks = 0
+        self._seeks = 0
+        #: partition -> how often it was read again; and as it was when the batch came
+        self._rereads: dict[TP, int] = {}
+        self._batch_rereads: dict[TP, int] = {}
 
     def _new_consumer_thread(self) -> aiokafka_driver.AIOKafkaConsumerThread:
         in_thread = getattr(self.app, "consumer_thread", True)
@@ -273,15 +297,74 @@ class _Consumer(aiokafka_driver.Consumer):
         acked: bool = super().ack(message)
         return acked
 
+    async def _wait_next_records(self, timeout: float) -> tuple[Any, Any]:  # noqa: ASYNC109 (Faust's)
+        records, active = await super()._wait_next_records(timeout)
+        self._batch = records or {}
+        self._batch_generation = self.app.consumer_generation_id
+        self._batch_seeks = self._seeks
+        self._batch_rereads = dict(self._rereads)
+        return records, active
+
     async def getmany(self, timeout: float) -> AsyncIterator[tuple[TP, Message]]:  # noqa: ASYNC109 (Faust's)
+        handed: dict[TP, int] = {}
         async for tp, message in super().getmany(timeout):
-            self._delivered[tp] = message.offset + 1
+            if self._rereads.get(tp, 0) != self._batch_rereads.get(tp, 0):
+                # Fetched before the partition was read again from an earlier offset:
+                # it comes again, and delivered now it would move Faust's read offset
+                # past what is read again, which Faust would then drop.
+                continue
+            self._delivered[tp] = handed[tp] = message.offset + 1
             done = self._points.finished.get(tp)
             if done and message.offset in done:
                 # Read again after a skip: only the skipped records go to the agents.
                 continue
+            if tp in self._rereads:
+                # A record delivered while the seek back was made (one Faust's fetcher
+                # loop was handing over) may have moved the read offset past again.
+                read = self._read_offset.get(tp)
+                if read is not None and message.offset < read:
+                    self._read_offset[tp] = message.offset
             yield tp, message
         self._reads += 1
+        await self._read_dropped_again(handed)
+
+    async def _read_dropped_again(self, handed: Mapping[TP, int]) -> None:
+        """Read again, at once, the records of the batch just delivered that Faust's
+        ``getmany`` dropped (``app.acks.dropped_records``); aiokafka counts them
+        consumed, and otherwise only ``UndeliveredRecords`` finds them, seconds later."""
+        batch, self._batch = self._batch, {}
+        dropped = dropped_records(batch, handed)
+        if not dropped:
+            return
+        if (
+            self.app.rebalancing
+            or self.app.consumer_generation_id != self._batch_generation
+            or self._seeks != self._batch_seeks
+        ):
+            # The assignment changed: the partitions are read from their committed
+            # offsets again, which are below anything not delivered.
+            self.log.info("records dropped in a rebalance: %s", dropped)
+            return
+        consumer = getattr(self._thread, "_consumer", None)
+        assigned = self.assignment()
+        for tp, first in dropped.items():
+            if self._rereads.get(tp, 0) != self._batch_rereads.get(tp, 0):
+                continue  # read again since: left out on purpose
+            start = max(first, self._points.bases.get(tp, first))
+            position = position_or_none(consumer, tp) if consumer is not None else None
+            if tp not in assigned or position is None or position <= start:
+                continue
+            self.log.warning(
+                "offsets %d to %d of %s were fetched and dropped before its agent saw "
+                "them (flow %s); reading them again from %d",
+                start,
+                position - 1,
+                tp,
+                "active" if self.flow_active else "stopped",
+                start,
+            )
+            SKIPPED_OFFSETS.labels(topic=tp.topic).inc(position - start)
+            await self._read_again(tp, start)
 
     def _new_offset(self, tp: TP) -> int | None:
         gaps = self._gap.get(tp)
@@ -301,7 +384,26 @@ class _Consumer(aiokafka_driver.Consumer):
         if any(topic.compacting and tp.topic in topic.topics for topic in self.app.topics):
             await super()._add_gap(tp, offset_from, offset_to)
 
+    async def _read_again(self, tp: TP, offset: int) -> None:
+        """Seek ``tp`` back to ``offset``, so that its records from there are delivered
+        again (the finished ones are dropped in ``getmany``)."""
+        self._rereads[tp] = self._rereads.get(tp, 0) + 1
+        # In the consumer's own thread, where aiokafka's fetcher runs.
+        await self.seek_wait({tp: offset})
+        self._forget_read_offsets({tp: offset})
+        self._delivered[tp] = offset
+
+    def _forget_read_offsets(self, offsets: Mapping[TP, int | None]) -> None:
+        """Faust's fetcher loop drops every record below the last offset it delivered
+        of a partition (``Consumer._read_offset``), which only its own ``seek`` and
+        ``perform_seek`` reset, not ``seek_wait``: records read again after a seek to an
+        earlier offset were all dropped, and taken for not in the log. This resets it
+        as ``seek`` does."""
+        for tp, offset in offsets.items():
+            self._read_offset[tp] = offset if offset else None
+
     async def seek_to_committed(self) -> Mapping[TP, int]:
+        # Faust's ``perform_seek``, which calls this, resets the read offsets itself.
         committed: Mapping[TP, int] = await super().seek_to_committed()
         await self._rebase(committed)
         return committed
@@ -328,6 +430,7 @@ class _Consumer(aiokafka_driver.Consumer):
             else:
                 self._points.rebase(tp, base)
         self._points.retain(acking)
+        self._seeks += 1
         self._read_again_from.clear()
         self._delivered = {cast(TP, tp): base for tp, base in self._points.bases.items()}
 
@@ -343,11 +446,24 @@ class _Consumer(aiokafka_driver.Consumer):
             busy={message.tp.topic for message in list(self._unacked_messages)},
             highwater=partial(highwater_or_none, self),
         )
-        for partition, committed, first_done in self._skipped.check(heads, now=time.monotonic()):
+        # A tail below the high-water mark may still be on its way to the agents, a gap
+        # before finished offsets cannot be (``SKIPPED_GAP_AFTER``).
+        gaps = {tp: head for tp, head in heads.items() if self._points.finished.get(tp)}
+        tails = {tp: head for tp, head in heads.items() if tp not in gaps}
+        now = time.monotonic()
+        stalls = self._skipped.check(gaps, now=now) + self._skipped_tails.check(tails, now=now)
+        for partition, committed, first_done in stalls:
             stalled = cast(TP, partition)
-            if self._read_again_from.get(stalled) == committed and self._points.finished.get(
-                stalled
-            ):
+            action = read_again_action(
+                committed=committed,
+                finished=bool(self._points.finished.get(stalled)),
+                again=self._read_again_from.get(stalled),
+                now=now,
+                settle=SKIPPED_OFFSETS_AFTER,
+            )
+            if action == "wait":
+                continue
+            if action == "fill":
                 # Read again, and still missing: not in the log (transaction markers).
                 self.log.warning(
                     "offsets %d to %d of %s are still missing after reading them again; "
@@ -367,10 +483,8 @@ class _Consumer(aiokafka_driver.Consumer):
                 committed,
             )
             SKIPPED_OFFSETS.labels(topic=stalled.topic).inc(first_done - committed)
-            self._read_again_from[stalled] = committed
-            # In the consumer's own thread, where aiokafka's fetcher runs.
-            await self.seek_wait({stalled: committed})
-            self._delivered[stalled] = committed
+            self._read_again_from[stalled] = (committed, now)
+            await self._read_again(stalled, committed)
         await self._read_undelivered_again()
 
     async def _read_undelivered_again(self) -> None:
@@ -402,8 +516,7 @@ class _Consumer(aiokafka_driver.Consumer):
                 start,
             )
             SKIPPED_OFFSETS.labels(topic=tp.topic).inc(position - start)
-            await self.seek_wait({tp: start})
-            self._delivered[tp] = start
+            await self._read_again(tp, start)
 
 
 #: Longest a worker waits for a topic it created to appear in the cluster's metadata, s.
@@ -560,6 +673,7 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=settings.broker_heartbeat_interval,
         broker_rebalance_timeout=settings.broker_rebalance_timeout,
         producer_max_batch_size=settings.producer_max_batch_size,
+        producer_max_request_size=settings.producer_max_request_size,
         consumer_auto_offset_reset="earliest",
         key_serializer="raw",
         value_serializer="raw",

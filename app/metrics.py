@@ -55,6 +55,10 @@ DUPLICATE_OUTCOMES = Counter(
     "flowdesk_duplicate_outcomes_total",
     "Outcomes of queries already routed (replays), not written again.",
 )
+DUPLICATE_DEAD_LETTERS = Counter(
+    "flowdesk_duplicate_dead_letters_total",
+    "Dead letters of source offsets already dead-lettered (replays), not written again.",
+)
 DRIFT_SCORE = Gauge(
     "flowdesk_drift_score",
     "Drift of the last closed window against the baseline (largest feature PSI).",

@@ -86,6 +86,15 @@ class Settings(BaseSettings):
         ge=0,
         description="Produce batch limit, bytes (0: Tansu 1, a record per batch; Kafka 16384).",
     )
+    # The largest record a worker sends (aiokafka refuses a bigger one before sending).
+    # An inbound message that cannot be dead-lettered whole within it is cut to fit
+    # (app.sizes). Keep it at or below the broker's message.max.bytes.
+    producer_max_request_size: int = Field(
+        1_000_000,
+        ge=16384,
+        description="Largest record a worker sends, bytes; larger inbound messages are "
+        "dead-lettered cut to fit (too_large).",
+    )
     # The embedded broker answers a fetch only when its wait expires, not when data
     # arrives, so each hop between agents adds up to this much latency there. Apache
     # Kafka answers as soon as data arrives; 0.5 is its usual value.

@@ -3,9 +3,11 @@
 In the style of Kafka's streams_eos and bounce system tests: a steady stream of
 chat queries, a fault in the middle of it, then the check that every query id
 appears exactly once across responses, escalations and the dead-letter topic.
-Each test reports the duplicate model calls the fault caused (a query asked twice
-because its first answer was lost with a worker), which are allowed; duplicate
-outcomes are not.
+Malformed messages go in with the queries, before, during and after the fault, and
+each source offset among them must have exactly one dead letter (``source.*``
+headers). Each test reports the duplicate model calls the fault caused (a query
+asked twice because its first answer was lost with a worker), which are allowed;
+duplicate outcomes and dead letters are not.
 
 `make test` runs a reduced size; `pytest -m chaos --chaos-full` the full one
 (`make chaos`).
@@ -21,6 +23,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import pytest
 from conftest import Cluster, StartWorker, chat_message, collect, http_json, send_json
@@ -62,6 +65,63 @@ def own(log_dir) -> object:
     stack.stop()
 
 
+#: One malformed message goes in after every this many queries.
+BAD_EVERY = 8
+
+Source = tuple[str, int, int]
+
+
+def malformed(n: int, customer_id: str) -> tuple[bytes, bytes | None]:
+    """The ``n``th malformed message (value, key), as a broken channel system sends them."""
+    shapes: list[tuple[bytes, bytes | None]] = [
+        # Cut off mid-way, no key.
+        (b'{"message_id": "' + uuid.uuid4().hex.encode() + b'", "customer_id": "', None),
+        # An object of the wrong shape: a validation error.
+        (
+            json.dumps(
+                {
+                    "message_id": f"bad {n}",
+                    "session_id": "s",
+                    "customer_id": customer_id,
+                    "text": ["Wo ist meine Bestellung?", "注文はどこ"],
+                    "sent_at": "gestern um fünf",
+                }
+            ).encode(),
+            customer_id.encode(),
+        ),
+        # Not an object at all, under another key.
+        (b"[null, 1e999]", b"\xff\x00"),
+    ]
+    return shapes[n % len(shapes)]
+
+
+def dead_letter_source(message) -> Source | None:
+    headers = dict(message.headers or ())
+    try:
+        return (
+            headers["source.topic"].decode(),
+            int(headers["source.partition"]),
+            int(headers["source.offset"]),
+        )
+    except (KeyError, ValueError, UnicodeDecodeError):
+        return None
+
+
+@dataclass
+class Tally:
+    """What a fault run sent and got."""
+
+    sent: dict[str, str]
+    bad: set[Source]
+    duplicate_dead_letters: int
+
+    def line(self) -> str:
+        return (
+            f"{len(self.sent)} queries and {len(self.bad)} malformed messages, none lost,"
+            f" 0 duplicate outcomes, {self.duplicate_dead_letters} duplicate dead letters"
+        )
+
+
 async def stream_with_fault(
     cluster: Cluster,
     producer,
@@ -70,11 +130,13 @@ async def stream_with_fault(
     rate: float,
     fault: Callable[[], Awaitable[None]],
     within: float = 180,
-) -> dict[str, str]:
-    """Send ``count`` queries at ``rate``/s, run ``fault`` a third of the way in, check
-    that each got exactly one outcome, and return them (message id -> text marker)."""
+) -> Tally:
+    """Send ``count`` queries at ``rate``/s with a malformed message after every
+    ``BAD_EVERY``, run ``fault`` a third of the way in, check that each query got
+    exactly one outcome and each malformed message exactly one dead letter."""
     run = uuid.uuid4().hex[:6]
     sent: dict[str, str] = {}
+    bad: set[Source] = set()
 
     async def send() -> None:
         for n in range(count):
@@ -82,6 +144,10 @@ async def stream_with_fault(
             message = chat_message(customer_id, f"Where is order ORD-{600000 + n}? [{run}-{n}]")
             sent[message["message_id"]] = f"{run}-{n}"
             await send_json(producer, CHAT_INBOUND, message, key=customer_id)
+            if n % BAD_EVERY == BAD_EVERY - 1:
+                value, key = malformed(n // BAD_EVERY, customer_id)
+                meta = await producer.send_and_wait(CHAT_INBOUND, value, key=key)
+                bad.add((CHAT_INBOUND, meta.partition, meta.offset))
             await asyncio.sleep(1 / rate)
 
     sender = asyncio.create_task(send())
@@ -90,13 +156,25 @@ async def stream_with_fault(
     await sender
 
     def complete(messages: list) -> bool:
-        return {query_id(m) for m in messages} >= sent.keys()
+        return {query_id(m) for m in messages} >= sent.keys() and {
+            dead_letter_source(m) for m in messages if m.topic == DLQ
+        } >= bad
 
     await collect(cluster.bootstrap, TOPICS, want=complete, within=within)
     messages = await collect(cluster.bootstrap, TOPICS, want=lambda _: False, within=3)
     counts = Counter(q for q in (query_id(m) for m in messages) if q in sent)
     await assert_exactly_once(cluster, sent, counts)
-    return sent
+    dead = Counter(
+        source
+        for source in (dead_letter_source(m) for m in messages if m.topic == DLQ)
+        if source in bad
+    )
+    doubled = {source: n for source, n in dead.items() if n > 1}
+    assert dead.keys() == bad and not doubled, (
+        f"of {len(bad)} malformed messages, {len(bad - dead.keys())} have no dead letter and"
+        f" {len(doubled)} more than one: {sorted(doubled.items())}"
+    )
+    return Tally(sent=sent, bad=bad, duplicate_dead_letters=sum(n - 1 for n in dead.values()))
 
 
 async def assert_exactly_once(cluster: Cluster, sent: dict[str, str], counts: Counter[str]) -> None:
@@ -191,9 +269,10 @@ async def test_a_worker_stopped_mid_stream(
         else:
             workers[0].stop()
 
-    sent = await stream_with_fault(cluster, producer, count=size, rate=40, fault=fault)
+    tally = await stream_with_fault(cluster, producer, count=size, rate=40, fault=fault)
+    calls = await duplicate_calls(sim, tally.sent)
     with capsys.disabled():
-        print(f"\n{how}: {len(sent)} queries, {await duplicate_calls(sim, sent)} duplicate calls")
+        print(f"\n{how}: {tally.line()}, {calls} duplicate calls")
 
 
 async def test_the_model_server_killed_and_restarted(
@@ -205,9 +284,9 @@ async def test_the_model_server_killed_and_restarted(
 
     started = time.monotonic()
     fault = restarted(sim, kill=True)
-    sent = await stream_with_fault(cluster, producer, count=size, rate=40, fault=fault)
+    tally = await stream_with_fault(cluster, producer, count=size, rate=40, fault=fault)
     with capsys.disabled():
-        print(f"\nmodel server restart: {len(sent)} queries in {time.monotonic() - started:.0f} s")
+        print(f"\nmodel server restart: {tally.line()}, in {time.monotonic() - started:.0f} s")
 
 
 async def test_redis_stopped_and_restarted(
@@ -220,7 +299,7 @@ async def test_redis_stopped_and_restarted(
     )
 
     fault = restarted(redis, kill=False)
-    sent = await stream_with_fault(cluster, producer, count=size, rate=40, fault=fault)
+    tally = await stream_with_fault(cluster, producer, count=size, rate=40, fault=fault)
     _, metrics = await http_json(worker.address + "status")
     with capsys.disabled():
-        print(f"\nredis restart: {len(sent)} queries, worker status {metrics['last_minute']}")
+        print(f"\nredis restart: {tally.line()}, worker status {metrics['last_minute']}")

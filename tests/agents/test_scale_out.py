@@ -1,24 +1,29 @@
 """Scale-out as one consumer group: three workers split the traffic; one is SIGKILLed
 mid-stream; the survivors take over its partitions and its table state, and every
-query still ends in exactly one outcome.
+query still ends in exactly one outcome. And the contract's bound on a takeover: the
+queries in flight at a SIGKILL are answered within 15 s of it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import time
 import uuid
 from collections import Counter
+from functools import partial
 
 import pytest
+from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 from conftest import Cluster, StartWorker, chat_message, collect, http_json, http_text, send_json
 from test_inference_faults import query_id as outcome_query_id
 
+from app.bench import _start_group, in_flight_latencies
 from app.errors import DecodeError
 from app.settings import Settings
-from app.stack import ManagedProcess
+from app.stack import ManagedProcess, Stack, free_port, model_server_process
 from app.topics import CHAT_INBOUND, CUSTOMERS, DLQ, ESCALATIONS, QUERIES, RESPONSES
 
 pytestmark = [pytest.mark.integration, pytest.mark.chaos]
@@ -140,3 +145,104 @@ async def test_three_workers_split_the_load_and_survive_a_sigkill(
         assert body["history"], f"{customer_id} lost its conversation history"
         assert body["served_by"] != int(workers[victim].address.rsplit(":", 1)[1].strip("/"))
     print(f"takeover after SIGKILL: {takeover:.1f} s")
+
+
+#: The contract's bound: every query in flight at a SIGKILL is answered within this, s.
+IN_FLIGHT_BOUND = 15.0
+
+
+async def test_the_queries_in_flight_at_a_sigkill_are_answered_within_15_s(log_dir) -> None:
+    # A stack of its own: the session's broker holds the tables of every test before
+    # this one, and the memory store reads a table's whole changelog at a takeover.
+    with Stack(log_dir=log_dir) as own:
+        # A slower model than the session's, so that many queries are in the victim's hands.
+        slow = own.start(
+            model_server_process(
+                port=free_port(),
+                log_dir=log_dir,
+                backend="sim",
+                extra_args=["--latency", "fixed:400", "--model-name", "flowdesk-sim"],
+            ),
+            timeout=30,
+        )
+        (log_dir / "in-flight").mkdir(exist_ok=True)
+        group = partial(
+            _start_group,
+            own,
+            phase_dir=log_dir / "in-flight",
+            sim=slow,
+            model="flowdesk-sim",
+            capacity=64,
+            workers=2,
+        )
+        bootstrap, workers, owners = await asyncio.to_thread(group)
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+        await producer.start()
+        try:
+            await _in_flight_at_a_sigkill(bootstrap, workers, owners, producer, log_dir)
+        finally:
+            await producer.stop()
+
+
+async def _in_flight_at_a_sigkill(
+    bootstrap: str, workers: list[ManagedProcess], owners: dict[int, set[int]], producer, log_dir
+) -> None:
+    victim = max(owners, key=lambda i: len(owners[i]))
+    run = uuid.uuid4().hex[:6]
+    sent_ms: dict[str, int] = {}
+    on_victim: set[str] = set()
+    kill = asyncio.Event()
+
+    async def ask(count: int, rate: float) -> None:
+        for n in range(count):
+            customer_id = f"K-{run}-{n % 64}"
+            message = chat_message(customer_id, f"Where is order ORD-{700000 + n}? ({run})")
+            stamp = int(time.time() * 1000)
+            sent_ms[message["message_id"]] = stamp
+            if partition_of(customer_id) in owners[victim]:
+                on_victim.add(message["message_id"])
+            data = json.dumps(message).encode()
+            await producer.send_and_wait(
+                CHAT_INBOUND, data, key=customer_id.encode(), timestamp_ms=stamp
+            )
+            if n == count // 3:
+                kill.set()
+            await asyncio.sleep(1 / rate)
+
+    stream = asyncio.create_task(ask(900, rate=40))
+    await kill.wait()
+    killed_ms = int(time.time() * 1000)
+    workers[victim].kill()
+    await stream
+
+    def complete(messages: list) -> bool:
+        return {query_id(m) for m in messages} >= sent_ms.keys()
+
+    topics = [RESPONSES["chat"], ESCALATIONS, DLQ]
+    messages = await collect(bootstrap, topics, want=complete, within=120)
+    answered_ms: dict[str, int] = {}
+    for message in sorted(messages, key=lambda m: m.timestamp):
+        if (q := query_id(message)) in sent_ms:
+            answered_ms.setdefault(q, message.timestamp)
+    in_flight = {
+        q
+        for q, at in sent_ms.items()
+        if at < killed_ms and answered_ms.get(q, killed_ms) >= killed_ms
+    }
+    assert in_flight & on_victim, "no query was in the victim's hands at the kill"
+    waits, unanswered = in_flight_latencies(sent_ms, answered_ms, killed_ms=killed_ms)
+    assert not unanswered, f"{unanswered} queries in flight at the kill got no outcome"
+    late = {
+        q: answered_ms[q] - killed_ms
+        for q in in_flight
+        if answered_ms[q] - killed_ms > IN_FLIGHT_BOUND * 1000
+    }
+    assert not late, (
+        f"of {len(in_flight)} queries in flight at the kill ({len(in_flight & on_victim)} on the"
+        f" killed worker), {len(late)} were answered more than {IN_FLIGHT_BOUND:.0f} s after"
+        f" it (ms after the kill): {sorted(late.values())}; worker logs in {log_dir}"
+    )
+    print(
+        f"{len(in_flight)} queries in flight at the SIGKILL answered within"
+        f" {max(waits) / 1000:.1f} s of it"
+    )

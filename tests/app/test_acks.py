@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.acks import (
     CommitPoints,
@@ -14,6 +17,8 @@ from app.acks import (
     SkippedOffsets,
     UndeliveredRecords,
     acked_when_done,
+    dropped_records,
+    read_again_action,
     skip_heads,
 )
 
@@ -302,3 +307,48 @@ async def test_an_event_whose_body_is_cancelled_is_not_acked() -> None:
         await task
     await asyncio.sleep(0)  # the closed generator's finaliser runs
     assert stream.acked == ["a"]
+
+
+def test_the_records_of_a_batch_not_handed_on_are_found() -> None:
+    batch = {
+        "a": [Message("a", n) for n in (5, 6, 7)],
+        "b": [Message("b", n) for n in (0, 1)],
+        "c": [Message("c", 9)],
+        "d": [],
+    }
+    # a: handed up to 6 (7 dropped); b: all handed; c: none handed.
+    assert dropped_records(batch, {"a": 7, "b": 2}) == {"a": 7, "c": 9}
+    assert dropped_records(batch, {"a": 8, "b": 2, "c": 10}) == {}
+
+
+@given(
+    offsets=st.lists(st.integers(0, 1000), min_size=1, max_size=30, unique=True),
+    handed=st.integers(0, 30),
+)
+def test_dropped_records_start_at_the_first_record_not_handed_on(
+    offsets: list[int], handed: int
+) -> None:
+    records = [Message("t", n) for n in sorted(offsets)]
+    handed = min(handed, len(records))
+    upto = {"t": records[handed - 1].offset + 1} if handed else {}
+    dropped = dropped_records({"t": records}, upto)
+    if handed == len(records):
+        assert dropped == {}
+    else:
+        assert dropped == {"t": upto.get("t", records[0].offset)}
+        assert dropped["t"] <= records[handed].offset
+
+
+def test_a_stalled_partition_is_read_again_then_given_time_then_committed_past() -> None:
+    decide = partial(read_again_action, settle=10.0)
+    # Seen for the first time: read it again.
+    assert decide(committed=40, finished=True, again=None, now=100.0) == "read"
+    # Read again 3 s ago: what it reads is still arriving, whatever the committed offset.
+    assert decide(committed=40, finished=True, again=(40, 97.0), now=100.0) == "wait"
+    assert decide(committed=44, finished=True, again=(40, 97.0), now=100.0) == "wait"
+    # 10 s later, the same gap before finished offsets: not in the log.
+    assert decide(committed=40, finished=True, again=(40, 90.0), now=100.0) == "fill"
+    # Part of it arrived: the rest is read again.
+    assert decide(committed=44, finished=True, again=(40, 90.0), now=100.0) == "read"
+    # A tail (nothing finished past it) is never committed past, only read again.
+    assert decide(committed=40, finished=False, again=(40, 80.0), now=100.0) == "read"

@@ -14,6 +14,7 @@ from app.bench import (
     PhaseResult,
     format_table,
     hop_latencies,
+    in_flight_latencies,
     largest_gap,
     parse_worker_counts,
 )
@@ -113,12 +114,22 @@ def test_half_capacity_rate_and_scale_validation() -> None:
         BenchConfig(takeover_rate=0)
 
 
+def test_the_queries_in_flight_at_the_kill_wait_from_the_kill() -> None:
+    sent = {"early": 100, "answered-before": 500, "slow": 900, "lost": 950, "after": 1200}
+    answered = {"early": 300, "answered-before": 990, "slow": 4000, "after": 1300}
+    # Killed at 1000: answered-before was answered 10 ms earlier, after came later.
+    assert in_flight_latencies(sent, answered, killed_ms=1000) == ([3000.0], 1)
+    assert in_flight_latencies({}, {}, killed_ms=1000) == ([], 0)
+    # One answered at the very moment of the kill was in flight: it waited 0 ms.
+    assert in_flight_latencies({"q": 10}, {"q": 1000}, killed_ms=1000) == ([0.0], 0)
+
+
 @pytest.mark.integration
 def test_the_scale_out_phases_and_the_takeover_run(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     argv = [sys.executable, "-m", "app.cli", "bench", "--count", "60", "--latency", "20"]
     argv += ["--capacity", "8", "--naive-count", "5", "--latency-count", "20"]
-    argv += ["--scale", "1,3", "--takeover-rate", "20", "--takeover-seconds", "15"]
+    argv += ["--scale", "1,3", "--takeover", "--takeover-rate", "20", "--takeover-seconds", "15"]
     argv += ["--json", str(out)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -131,4 +142,7 @@ def test_the_scale_out_phases_and_the_takeover_run(tmp_path: Path) -> None:
     assert takeover["lost"] == 0 and takeover["duplicated"] == 0, takeover
     # The group notices a killed member only when its session (6 s) times out.
     assert 3 < takeover["takeover_seconds"] < 90, takeover
-    assert "takeover: 3 workers" in done.stdout
+    assert takeover["in_flight"] > 0 and takeover["in_flight_unanswered"] == 0, takeover
+    assert takeover["in_flight_p50_ms"] <= takeover["in_flight_max_ms"], takeover
+    assert "takeover: 2 workers" in done.stdout
+    assert "queries in flight at the kill" in done.stdout
