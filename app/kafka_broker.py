@@ -254,6 +254,9 @@ def server_properties(*, port: int, controller_port: int, data_dir: Path) -> str
             "transaction.state.log.min.isr=1",
             "share.coordinator.state.topic.replication.factor=1",
             "share.coordinator.state.topic.min.isr=1",
+            # Records as large as channel systems may send (Tansu has no limit): the
+            # workers cut what they forward to FLOWDESK_PRODUCER_MAX_REQUEST_SIZE.
+            "message.max.bytes=16777216",
             # A group forms as soon as its first member joins, not 3 s later.
             "group.initial.rebalance.delay.ms=0",
             "num.network.threads=2",

@@ -160,6 +160,7 @@ def test_one_node_is_controller_and_broker_on_loopback(tmp_path: Path) -> None:
     assert config["advertised.listeners"] == "PLAINTEXT://127.0.0.1:1234"
     assert config["log.dirs"].startswith(str(tmp_path))
     assert config["offsets.topic.replication.factor"] == "1"
+    assert int(config["message.max.bytes"]) > 8 * 1_000_000, "the oversized inputs the tests send"
 
 
 def _missing_tools() -> str | None:
