@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument(
         "--backend", choices=("llama", "sim"), default="llama", help="model server backend"
     )
+    dev.add_argument(
+        "--broker",
+        choices=("tansu", "kafka"),
+        default="tansu",
+        help="embedded broker: Tansu, or Apache Kafka (needs Java 17+; Maven on first run)",
+    )
     dev.add_argument("--rate", type=_rate, default=1.0, help="demo queries per second (1)")
     dev.add_argument("--count", type=_positive_int, default=10_000, help="demo queries (10000)")
     dev.add_argument("--log-dir", default=".flowdesk/logs", help="process logs (.flowdesk/logs)")
@@ -408,6 +414,7 @@ BROKER_NOT_RESTARTED = (
 def run_dev(args: argparse.Namespace) -> None:
     """Start what is not configured elsewhere, print the addresses, supervise until Ctrl-C."""
     from app.stack import (
+        BROKER_START_TIMEOUT,
         ManagedProcess,
         Stack,
         broker_process,
@@ -445,12 +452,12 @@ def run_dev(args: argparse.Namespace) -> None:
         if "FLOWDESK_KAFKA_URL" not in os.environ:
             broker_port = port(9092, "FLOWDESK_KAFKA_URL", "a Kafka broker")
             proc = start(
-                broker_process(port=broker_port, log_dir=log_dir),
-                timeout=30,
-                fatal=BROKER_NOT_RESTARTED,
+                broker_process(port=broker_port, log_dir=log_dir, kind=args.broker),
+                timeout=BROKER_START_TIMEOUT[args.broker],
+                fatal=_BROKER_NOT_RESTARTED[args.broker],
             )
             env["FLOWDESK_KAFKA_URL"] = proc.address
-            _say(f"broker        {proc.address}   (Tansu, in memory; pid {proc.pid})")
+            _say(f"broker        {proc.address}   ({_BROKER_NAMES[args.broker]}; pid {proc.pid})")
         if "FLOWDESK_REDIS_URL" not in os.environ:
             redis_port = port(6379, "FLOWDESK_REDIS_URL", "Redis")
             proc = start(redis_process(port=redis_port, log_dir=log_dir), timeout=30)
@@ -503,6 +510,14 @@ def run_dev(args: argparse.Namespace) -> None:
         with contextlib.suppress(KeyboardInterrupt), stop_signals.held():
             stack.stop()
         _say(f"stopped; {supervisor.summary()}")
+
+
+_BROKER_NAMES = {"tansu": "Tansu, in memory", "kafka": "Apache Kafka, KRaft, data in a temp dir"}
+_BROKER_NOT_RESTARTED = {
+    "tansu": BROKER_NOT_RESTARTED,
+    "kafka": "the embedded Kafka's data folder goes when it stops, so a new broker would "
+    "start without its topics, offsets and tables: stopping everything; run flowdesk dev again",
+}
 
 
 def _need_free_port(port: int, variable: str, what: str) -> None:

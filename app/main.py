@@ -7,6 +7,7 @@ themselves on ``app`` when autodiscovery imports them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 from collections.abc import AsyncIterator, Hashable, Iterable, Mapping, Set
@@ -17,6 +18,7 @@ from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.protocol.metadata import MetadataRequest
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP, Message, TransportT
 from mode import Service
@@ -32,6 +34,7 @@ from app.acks import (
     skip_heads,
 )
 from app.errors import ConfigurationError
+from app.kafka_flavour import BrokerInfo, BrokerTuning, describe, detect, tuning
 from app.logs import FlowdeskWorker
 from app.metrics import SKIPPED_OFFSETS
 from app.settings import Settings, get_settings
@@ -516,14 +519,63 @@ class _Consumer(aiokafka_driver.Consumer):
             await self._read_again(tp, start)
 
 
+#: Longest a worker waits for a topic it created to appear in the cluster's metadata, s.
+TOPIC_VISIBLE_TIMEOUT = 20.0
+
+
+def topic_visible(metadata: Mapping[str, Any], topic: str, partitions: int) -> bool:
+    """Whether a metadata response (``to_object()``) lists ``topic`` with at least
+    ``partitions`` partitions, each with a leader."""
+    for entry in metadata.get("topics", []):
+        if entry.get("topic") != topic or entry.get("error_code"):
+            continue
+        leaders = [p.get("leader", -1) for p in entry.get("partitions", [])]
+        return len(leaders) >= partitions and all(leader >= 0 for leader in leaders)
+    return False
+
+
 class _Transport(aiokafka_driver.Transport):
+    """Faust's transport, with a topic it creates known to the cluster before it is used.
+
+    Apache Kafka (KRaft) makes a new topic's partitions known a moment after it answers
+    CreateTopics; Tansu at once. A worker that created its tables' changelogs joined its
+    group while they were still unknown, without their partitions, and dead-lettered
+    the records it wrote to those tables (Faust's ``PartitionsMismatch``).
+    """
+
     Consumer = _Consumer
+
+    async def _really_create_topic(
+        self,
+        owner: Service,
+        client: Any,
+        topic: str,
+        partitions: int,
+        replication: int,
+        **kwargs: Any,
+    ) -> None:
+        await super()._really_create_topic(owner, client, topic, partitions, replication, **kwargs)
+        deadline = time.monotonic() + TOPIC_VISIBLE_TIMEOUT
+        request = MetadataRequest([topic], allow_auto_topic_creation=False)
+        while time.monotonic() < deadline:
+            node = client.get_random_node()
+            if node is not None:
+                with contextlib.suppress(Exception):  # asked again below
+                    response = await asyncio.wait_for(client.send(node, request), 5)
+                    if topic_visible(response.to_object(), topic, partitions):
+                        return
+            await asyncio.sleep(0.1)
+        owner.log.warning(
+            "topic %r is not in the cluster's metadata %.0f s after its creation",
+            topic,
+            TOPIC_VISIBLE_TIMEOUT,
+        )
 
 
 class FlowdeskApp(faust.App):
     """A Faust app whose Kafka consumer takes its fetch wait (seconds) as an argument, and
     runs in a thread of its own as Faust's does (``consumer_thread``) or in the app's
-    event loop."""
+    event loop; it logs the broker settings it runs with (``app.kafka_flavour``)."""
 
     def __init__(
         self,
@@ -531,14 +583,49 @@ class FlowdeskApp(faust.App):
         *,
         fetch_max_wait: float = 1.5,
         consumer_thread: bool = True,
+        broker_tuning: BrokerTuning | None = None,
+        broker_info: BrokerInfo | None = None,
         **options: Any,
     ) -> None:
         self.fetch_max_wait = fetch_max_wait
         self.consumer_thread = consumer_thread
+        self.broker_tuning = broker_tuning
+        self.broker_info = broker_info
         super().__init__(id, **options)
+
+    async def on_first_start(self) -> None:
+        await super().on_first_start()
+        if self.broker_tuning is not None:
+            self.log.info("broker settings: %s", self.broker_tuning)
+        if self.broker_info is not None:
+            self.log.info("broker API versions aiokafka uses: %s", describe(self.broker_info))
 
     def _new_transport(self) -> TransportT:
         return _Transport(self.conf.broker_consumer, self)
+
+
+def broker_tuning(
+    settings: Settings,
+) -> tuple[BrokerTuning, BrokerInfo | None]:
+    """The settings for the broker's quirks (``app.kafka_flavour``), with what the broker
+    said about itself when ``FLOWDESK_KAFKA_FLAVOUR=auto`` had it asked."""
+    flavour = settings.kafka_flavour
+    info = None
+    if flavour == "auto":
+        flavour, info = detect(
+            settings.bootstrap_servers[0],
+            ssl_context=_ssl_context(settings),
+            sasl=settings.kafka_security.startswith("sasl"),
+        )
+    tuned = tuning(
+        flavour,
+        # 0: not set.
+        session_timeout=settings.broker_session_timeout or None,
+        heartbeat_interval=settings.broker_heartbeat_interval or None,
+        producer_max_batch_size=settings.producer_max_batch_size or None,
+        fetch_max_wait=settings.consumer_fetch_max_wait or None,
+    )
+    return tuned, info
 
 
 def create_app(settings: Settings) -> faust.App:
@@ -557,10 +644,22 @@ def create_app(settings: Settings) -> faust.App:
         kafka_fetch.uninstall()
     # Faust creates its datadir without parents.
     Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+    tuned, info = broker_tuning(settings)
+    # The flavour's values in place of the quirk settings left at 0.
+    settings = settings.model_copy(
+        update={
+            "broker_session_timeout": tuned.session_timeout,
+            "broker_heartbeat_interval": tuned.heartbeat_interval,
+            "producer_max_batch_size": tuned.producer_max_batch_size,
+            "consumer_fetch_max_wait": tuned.fetch_max_wait,
+        }
+    )
     return FlowdeskApp(
         settings.app_id,
         fetch_max_wait=settings.consumer_fetch_max_wait,
         consumer_thread=settings.consumer_thread,
+        broker_tuning=tuned,
+        broker_info=info,
         broker=settings.broker_list,
         broker_credentials=kafka_credentials(settings),
         autodiscover=["agents", "tables", "app.views"],

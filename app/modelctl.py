@@ -69,9 +69,9 @@ def _fold(definitions: dict[str, ModelDefinition], key: bytes | None, value: byt
 
 async def _send(settings: Settings, key: str, value: bytes | None) -> None:
     await ensure_topics(settings)
+    # One record per call, so one record per batch on any broker (Tansu needs that).
     producer = AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_servers,
-        max_batch_size=max(settings.producer_max_batch_size, 1024),
         acks="all",
         **client_security(settings),
     )

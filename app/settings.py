@@ -24,6 +24,7 @@ from pydantic_settings import (
 from app.errors import ConfigurationError
 
 Serializer = Literal["avro", "json"]
+KafkaFlavour = Literal["auto", "tansu", "kafka"]
 KafkaSecurity = Literal["plaintext", "ssl", "sasl_plaintext", "sasl_ssl"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 LogFormat = Literal["text", "json"]
@@ -53,19 +54,37 @@ class Settings(BaseSettings):
     kafka_sasl_username: str = Field("", description="SASL user name.")
     kafka_sasl_password: SecretStr = Field(SecretStr(""), description="SASL password (secret).")
     kafka_ssl_cafile: str = Field("", description="CA bundle for TLS to the brokers.")
+    kafka_cache_dir: str = Field(
+        "",
+        description="Where `flowdesk dev --broker kafka` keeps Apache Kafka's jars "
+        "(empty: ~/.cache/flowdesk).",
+    )
     topic_partitions: int = Field(
         8, ge=1, description="Partitions of every flowdesk topic when flowdesk creates it."
     )
     topic_replicas: int = Field(1, ge=1, description="Replication factor of created topics.")
-    # JoinGroup waits half the session timeout on some brokers; short timeouts keep a
-    # rebalance to seconds. Production Kafka is fine with the same values.
-    broker_session_timeout: float = Field(6.0, gt=0, description="Consumer session timeout, s.")
-    broker_heartbeat_interval: float = Field(1.0, gt=0, description="Heartbeat interval, s.")
+    # Tansu's defects call for settings Apache Kafka does not want (app.kafka_flavour);
+    # the four quirk settings below at 0 take the flavour's value.
+    kafka_flavour: KafkaFlavour = Field(
+        "auto",
+        description="The broker, for its quirks: tansu, kafka (Apache Kafka or any other), "
+        "or auto (ask it at start; Tansu names its cluster tansu_cluster).",
+    )
+    # JoinGroup waits half the session timeout on Tansu; short timeouts keep a
+    # rebalance to seconds there.
+    broker_session_timeout: float = Field(
+        0.0, ge=0, description="Consumer session timeout, s (0: Tansu 6, Kafka 10)."
+    )
+    broker_heartbeat_interval: float = Field(
+        0.0, ge=0, description="Heartbeat interval, s (0: Tansu 1, Kafka 3)."
+    )
     broker_rebalance_timeout: float = Field(10.0, gt=0, description="Rebalance timeout, s.")
     # 1 keeps ListOffsets right on the embedded broker (table recovery depends on it);
-    # raise it against Apache Kafka for throughput.
+    # Apache Kafka batches for throughput.
     producer_max_batch_size: int = Field(
-        1, ge=1, description="Produce batch limit, bytes (1: a record per batch, for Tansu)."
+        0,
+        ge=0,
+        description="Produce batch limit, bytes (0: Tansu 1, a record per batch; Kafka 16384).",
     )
     # The largest record a worker sends (aiokafka refuses a bigger one before sending).
     # An inbound message that cannot be dead-lettered whole within it is cut to fit
@@ -80,7 +99,10 @@ class Settings(BaseSettings):
     # arrives, so each hop between agents adds up to this much latency there. Apache
     # Kafka answers as soon as data arrives; 0.5 is its usual value.
     consumer_fetch_max_wait: float = Field(
-        0.005, gt=0, le=5, description="Longest a fetch waits for data, s."
+        0.0,
+        ge=0,
+        le=5,
+        description="Longest a fetch waits for data, s (0: Tansu 0.005, Kafka 0.5).",
     )
     # aiokafka's protocol code encodes and decodes a field at a time; a worker fetches
     # every partition it owns once per fetch wait (app.kafka_codec).

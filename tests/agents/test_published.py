@@ -24,8 +24,10 @@ TOPIC = RESPONSES["chat"]
 
 
 async def test_only_outcomes_on_the_partition_since_the_lookback_are_found(
-    cluster: Cluster, producer
+    cluster: Cluster, topics: None, producer
 ) -> None:
+    # With its partitions created as flowdesk creates them, not as a broker's
+    # auto-creation would (Kafka: 1 partition).
     run = uuid.uuid4().hex[:8]
     old, new, elsewhere = f"{run}-old", f"{run}-new", f"{run}-elsewhere"
     now_ms = int(time.time() * 1000)

@@ -8,9 +8,11 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faust.exceptions import ConsumerNotStarted
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
@@ -22,13 +24,16 @@ from app.main import (
     apply_paused,
     create_app,
     position_or_none,
+    topic_visible,
 )
 from app.settings import Settings
 from app.stack import ManagedProcess
 
 
 async def test_the_consumer_takes_its_fetch_wait_from_the_settings(tmp_path: Path) -> None:
-    app = create_app(Settings(consumer_fetch_max_wait=0.02, data_dir=str(tmp_path)))
+    app = create_app(
+        Settings(consumer_fetch_max_wait=0.02, kafka_flavour="tansu", data_dir=str(tmp_path))
+    )
     thread = app.consumer._thread  # type: ignore[attr-defined]
     consumer = thread._create_worker_consumer(app.transport)
     # aiokafka hands this to its fetcher when the consumer starts.
@@ -104,6 +109,13 @@ async def filled_topic(
     with nothing assigned yet."""
     bootstrap = broker.address.split("://", 1)[1]
     topic = f"test-{uuid.uuid4().hex[:8]}"
+    # Created, not left to the broker's auto-creation: Apache Kafka's gives one partition.
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=4, replication_factor=1)])
+    finally:
+        await admin.close()
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()
     try:
@@ -192,3 +204,29 @@ async def test_the_consumer_thread_of_faust_is_kept_on_request(tmp_path: Path) -
     assert isinstance(thread, _ConsumerThread)
     assert not isinstance(thread, _InLoopConsumerThread)
     assert thread.thread_loop is not thread.parent_loop
+
+
+def _metadata(topic: str, error: int, leaders: list[int]) -> dict[str, Any]:
+    partitions = [
+        {"error_code": 0, "partition": n, "leader": lead} for n, lead in enumerate(leaders)
+    ]
+    return {"topics": [{"error_code": error, "topic": topic, "partitions": partitions}]}
+
+
+@pytest.mark.parametrize(
+    ("response", "visible"),
+    [
+        (_metadata("t", 0, [1, 1, 1]), True),
+        (_metadata("t", 0, [1, 1, 1, 1]), True),  # grown since: still there
+        (_metadata("t", 0, [1, -1, 1]), False),  # a partition without its leader yet
+        (_metadata("t", 0, [1, 1]), False),  # not all partitions known yet
+        (_metadata("t", 3, []), False),  # UNKNOWN_TOPIC_OR_PARTITION
+        (_metadata("t", 5, [1, 1, 1]), False),  # LEADER_NOT_AVAILABLE
+        (_metadata("other", 0, [1, 1, 1]), False),
+        ({"topics": []}, False),
+    ],
+)
+def test_a_created_topic_is_used_once_the_metadata_shows_it_whole(
+    response: dict[str, Any], visible: bool
+) -> None:
+    assert topic_visible(response, "t", 3) is visible

@@ -32,9 +32,10 @@ def test_defaults_are_the_spec_defaults() -> None:
     assert s.web_port == 6066
     assert s.serializer == "avro"
     assert s.schema_registry_url == ""
-    # The embedded broker's needs (see README, "Settings").
-    assert s.producer_max_batch_size == 1
-    assert s.broker_session_timeout == 6
+    # The broker's quirks are asked of it; 0 takes its flavour's value (app.kafka_flavour).
+    assert s.kafka_flavour == "auto"
+    assert s.producer_max_batch_size == 0
+    assert s.broker_session_timeout == 0
 
 
 def test_environment_overrides(monkeypatch: pytest.MonkeyPatch) -> None:
