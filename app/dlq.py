@@ -12,7 +12,7 @@ from typing import Any
 
 from faust.types import EventT
 
-from app.dlq_once import ledger, once_per_source
+from app.dlq_once import ledger, once_per_source, source_key
 from app.errors import FlowdeskError, InputError, TooLarge
 from app.metrics import DEAD_LETTERS
 from app.settings import get_settings
@@ -68,15 +68,7 @@ def header_dict(message: Any) -> dict[str, bytes]:
 
 def source_of(message: Any) -> tuple[str, int, int]:
     """Where ``message`` came from: its ``source.*`` headers if re-keyed, else itself."""
-    headers = header_dict(message)
-    try:
-        return (
-            headers["source.topic"].decode(),
-            int(headers["source.partition"]),
-            int(headers["source.offset"]),
-        )
-    except (KeyError, ValueError, UnicodeDecodeError):
-        return message.topic, message.partition, message.offset
+    return source_key(header_dict(message)) or (message.topic, message.partition, message.offset)
 
 
 async def dead_letter(event: EventT, error: BaseException) -> None:
