@@ -24,7 +24,7 @@ from faust.types import TP, Message, TransportT
 from mode import Service
 from mode.utils.futures import maybe_async
 
-from app import kafka_codec, kafka_fetch
+from app import kafka_codec, kafka_fetch, table_store
 from app.acks import (
     CommitPoints,
     SkippedOffsets,
@@ -665,7 +665,7 @@ def create_app(settings: Settings) -> faust.App:
         autodiscover=["agents", "tables", "app.views"],
         origin="app",
         datadir=f"{settings.data_dir}/{settings.app_id}-{settings.web_port}",
-        store=f"{settings.table_store}://",
+        store=table_store.register() if settings.table_store == "memory" else "rocksdb://",
         table_standby_replicas=settings.table_standby_replicas,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replicas,
