@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from faust.stores import by_url
 from pydantic import ValidationError
 
 from app.errors import ConfigurationError
 from app.main import create_app, kafka_credentials
 from app.settings import EMBEDDED_MODEL_NAME, SECRETS_DIR_VARIABLE, Settings
+from app.table_store import MemoryStore
 
 
 @pytest.fixture(autouse=True)
@@ -189,7 +191,9 @@ def test_a_secrets_dir_that_is_not_a_directory_is_refused(
 def test_the_table_store_reaches_faust(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     assert Settings().table_store == "memory"
     app = create_app(Settings(data_dir=str(tmp_path)))
-    assert str(app.conf.store) == "memory:"
+    # The memory store that keeps its standby partitions (app.table_store).
+    assert str(app.conf.store) == "flowdesk-memory:"
+    assert by_url(app.conf.store) is MemoryStore
     monkeypatch.setenv("FLOWDESK_TABLE_STORE", "rocksdb")
     monkeypatch.setattr("app.main.find_spec", lambda name: object())
     app = create_app(Settings(data_dir=str(tmp_path)))
